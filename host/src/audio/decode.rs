@@ -1,0 +1,361 @@
+//! Container probing and decoding with symphonia, down to mono samples at the source rate.
+//!
+//! Hostile input is the normal case here: every limit in [`DecodeBudget`] is checked before the
+//! work it guards (allocation by declared length, sample rates, channel counts), and the decode
+//! loop is bounded in packets, bad packets and wall-clock time.
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions, well_known as codec_ids};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, SeekMode, SeekTo, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::units::Time;
+
+use super::{DecodeBudget, DecodeError};
+
+/// Mono audio at the stream's own sample rate, as decoded.
+#[derive(Debug, Clone)]
+pub struct DecodedAudio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    /// Channel count of the source before the downmix.
+    pub channels: usize,
+    /// Frames the container declared, when it declared any.
+    pub declared_frames: Option<u64>,
+    /// Human-readable codec name (`"mp3"`, `"flac"`, ...).
+    pub codec: String,
+}
+
+/// What the caller knows about a payload besides its bytes: an extension or a media type.
+#[derive(Debug, Clone, Default)]
+pub struct SourceHint {
+    pub extension: Option<String>,
+    pub media_type: Option<String>,
+}
+
+impl SourceHint {
+    pub fn from_path(path: &std::path::Path) -> Self {
+        Self {
+            extension: path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase),
+            media_type: None,
+        }
+    }
+
+    pub fn from_media_type(media_type: &str) -> Self {
+        Self { extension: None, media_type: Some(media_type.to_string()) }
+    }
+}
+
+/// Decodes `bytes` to mono at the source rate.
+///
+/// With `span_seconds`, only the centre `span_seconds` of the stream are kept; when the
+/// container declares its length, decoding seeks there instead of decoding the whole track.
+pub fn decode_mono(
+    bytes: Vec<u8>,
+    hint: &SourceHint,
+    span_seconds: Option<f64>,
+    budget: &DecodeBudget,
+) -> Result<DecodedAudio, DecodeError> {
+    let started = Instant::now();
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let input_len = bytes.len() as u64;
+    if input_len > budget.max_input_bytes {
+        return Err(DecodeError::TooLarge { size: bytes.len() as u64, limit: budget.max_input_bytes });
+    }
+
+    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mut sym_hint = Hint::new();
+    if let Some(ext) = &hint.extension {
+        sym_hint.with_extension(ext);
+    }
+    if let Some(mt) = &hint.media_type {
+        sym_hint.mime_type(mt);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(&sym_hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => DecodeError::UnrecognizedFormat,
+            SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                DecodeError::UnrecognizedFormat
+            }
+            // Containers whose header carries an impossible layout fail inside the probe.
+            SymError::DecodeError(msg) if msg.contains("channel") => {
+                DecodeError::ChannelCount { channels: None, max: budget.max_channels }
+            }
+            SymError::DecodeError(msg) if msg.contains("sample rate") => {
+                DecodeError::SampleRate { rate: None, min: budget.min_sample_rate, max: budget.max_sample_rate }
+            }
+            other => classify(other, "probing the container"),
+        })?;
+
+    let track = format
+        .default_track(TrackType::Audio)
+        .or_else(|| format.first_track(TrackType::Audio))
+        .ok_or(DecodeError::NoAudioTrack)?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or(DecodeError::NoAudioTrack)?
+        .clone();
+    let time_base = track.time_base;
+
+    let rate = params.sample_rate.ok_or_else(|| DecodeError::Corrupt {
+        detail: "the stream declares no sample rate".into(),
+    })?;
+    if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
+        return Err(DecodeError::SampleRate {
+            rate: Some(rate.into()),
+            min: budget.min_sample_rate,
+            max: budget.max_sample_rate,
+        });
+    }
+    let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+    if channels as u64 > u64::from(budget.max_channels) {
+        return Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels });
+    }
+    let declared_frames = track.num_frames.filter(|&n| n > 0);
+    if let Some(n) = declared_frames {
+        let declared_s = n as f64 / f64::from(rate);
+        if declared_s > budget.max_duration_s {
+            return Err(DecodeError::TooLong { declared_s, limit_s: budget.max_duration_s });
+        }
+    }
+    let codec = codec_name(params.codec);
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| match e {
+            SymError::Unsupported(_) => DecodeError::UnsupportedCodec { codec: codec.clone() },
+            other => classify(other, "opening the decoder"),
+        })?;
+
+    // Which source frames to keep: [keep_start, keep_end).
+    let max_frames = (budget.max_duration_s * f64::from(rate)).ceil() as u64;
+    let (keep_start, keep_end) = match (span_seconds, declared_frames) {
+        (Some(span), Some(n)) => {
+            let span_frames = (span * f64::from(rate)).ceil() as u64;
+            if n > span_frames {
+                let start = (n - span_frames) / 2;
+                (start, start + span_frames)
+            } else {
+                (0, n.max(span_frames))
+            }
+        }
+        _ => (0, max_frames),
+    };
+
+    // Seek close to the span when it starts well into the track. A failed seek is not an
+    // error: decoding from the start and discarding reaches the same samples, only slower.
+    let mut position: Option<u64> = Some(0);
+    if keep_start > u64::from(rate) * 2 {
+        let target = (keep_start - u64::from(rate)) as f64 / f64::from(rate);
+        let time = Time::try_new(target.floor() as i64, ((target.fract()) * 1e9) as u32);
+        if let Some(time) = time
+            && format.seek(SeekMode::Accurate, SeekTo::Time { time, track_id: Some(track_id) }).is_ok()
+        {
+            // The first packet's timestamp tells where decoding resumed.
+            position = None;
+            decoder.reset();
+        }
+    }
+
+    let mut mono: Vec<f32> = Vec::with_capacity(
+        (keep_end - keep_start).min(u64::from(rate) * 60) as usize,
+    );
+    let mut planes: Vec<Vec<f32>> = Vec::new();
+    let mut bad_packets = 0u32;
+    let mut truncated = false;
+    let mut decoded_any = false;
+    // Payload bytes that decoded to audio: tells a short stream (truncated) from one whose
+    // remainder is undecodable (corrupt).
+    let mut packet_bytes = 0u64;
+    loop {
+        if started.elapsed().as_millis() as u64 > budget.max_decode_ms {
+            return Err(DecodeError::Timeout { limit_ms: budget.max_decode_ms });
+        }
+        let packet = match format.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                truncated = true;
+                break;
+            }
+            Err(SymError::ResetRequired) => break,
+            Err(SymError::DecodeError(msg)) => {
+                bad_packets += 1;
+                if bad_packets > budget.max_bad_packets {
+                    return Err(DecodeError::Corrupt { detail: format!("demuxing: {msg}") });
+                }
+                continue;
+            }
+            Err(other) => return Err(classify(other, "demuxing")),
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        if position.is_none() {
+            let ts = packet.pts.get().max(0) as u64;
+            let frame = match time_base.and_then(|tb| tb.calc_time(packet.pts)) {
+                Some(t) => (t.as_secs_f64() * f64::from(rate)).round() as u64,
+                None => ts,
+            };
+            position = Some(frame);
+        }
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
+            Err(SymError::DecodeError(msg)) => {
+                bad_packets += 1;
+                if bad_packets > budget.max_bad_packets {
+                    return Err(DecodeError::Corrupt { detail: format!("decoding: {msg}") });
+                }
+                continue;
+            }
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                truncated = true;
+                break;
+            }
+            Err(other) => return Err(classify(other, "decoding")),
+        };
+        packet_bytes += packet.data.len() as u64;
+        let frames = buf.frames();
+        if frames == 0 {
+            continue;
+        }
+        let buf_channels = buf.num_planes();
+        if buf_channels == 0 || buf_channels as u64 > u64::from(budget.max_channels) {
+            return Err(DecodeError::ChannelCount { channels: Some(buf_channels as u64), max: budget.max_channels });
+        }
+        decoded_any = true;
+        let pos = position.unwrap_or(0);
+        let end = pos + frames as u64;
+        position = Some(end);
+        if end <= keep_start {
+            continue;
+        }
+        if pos >= max_frames {
+            return Err(DecodeError::TooLong {
+                declared_s: pos as f64 / f64::from(rate),
+                limit_s: budget.max_duration_s,
+            });
+        }
+        buf.copy_to_vecs_planar::<f32>(&mut planes);
+        let from = keep_start.saturating_sub(pos) as usize;
+        let to = (keep_end.min(end) - pos) as usize;
+        downmix_into(&planes[..buf_channels], from, to, &mut mono);
+        if end >= keep_end {
+            break;
+        }
+    }
+
+    if !decoded_any || mono.is_empty() && keep_start == 0 {
+        if truncated {
+            return Err(DecodeError::Truncated { detail: "the stream ended before any audio".into() });
+        }
+        return Err(if bad_packets > 0 {
+            DecodeError::Corrupt { detail: format!("{bad_packets} undecodable packets and no audio") }
+        } else {
+            DecodeError::NoAudio
+        });
+    }
+    if let Some(n) = declared_frames {
+        // Encoders pad and trim a little; a real truncation loses much more.
+        let got = position.unwrap_or(0);
+        let expected = keep_end.min(n);
+        let slack = (u64::from(rate) / 10).max(n / 100);
+        if got + slack < expected {
+            let detail = format!("decoded {got} of {n} declared frames");
+            // A cut-off upload still decodes nearly all of its bytes; when most of the payload
+            // was skipped as undecodable, the stream is corrupt instead.
+            return Err(if position.is_some() && packet_bytes * 2 < input_len && keep_start == 0 {
+                DecodeError::Corrupt { detail: format!("{detail}; {packet_bytes} of {input_len} bytes decodable") }
+            } else {
+                DecodeError::Truncated { detail }
+            });
+        }
+    } else if truncated && bad_packets > 0 {
+        return Err(DecodeError::Truncated { detail: "the stream ends mid-packet".into() });
+    }
+    if span_seconds.is_some() && declared_frames.is_none() {
+        centre_crop(&mut mono, span_seconds.unwrap_or_default(), rate);
+    }
+
+    Ok(DecodedAudio { samples: mono, sample_rate: rate, channels: channels.max(1), declared_frames, codec })
+}
+
+/// Keeps the centre `span` seconds of `mono` (streams that declared no length).
+fn centre_crop(mono: &mut Vec<f32>, span: f64, rate: u32) {
+    let span_frames = (span * f64::from(rate)).ceil() as usize;
+    if mono.len() > span_frames {
+        let start = (mono.len() - span_frames) / 2;
+        mono.drain(..start);
+        mono.truncate(span_frames);
+    }
+}
+
+/// Appends the mean of `planes[..][from..to]` to `out` (librosa's `to_mono`).
+fn downmix_into(planes: &[Vec<f32>], from: usize, to: usize, out: &mut Vec<f32>) {
+    match planes {
+        [mono] => out.extend_from_slice(&mono[from..to]),
+        [l, r] => out.extend(l[from..to].iter().zip(&r[from..to]).map(|(a, b)| 0.5 * (a + b))),
+        _ => {
+            let scale = 1.0 / planes.len() as f32;
+            let base = out.len();
+            out.extend_from_slice(&planes[0][from..to]);
+            for plane in &planes[1..] {
+                for (o, s) in out[base..].iter_mut().zip(&plane[from..to]) {
+                    *o += s;
+                }
+            }
+            for o in &mut out[base..] {
+                *o *= scale;
+            }
+        }
+    }
+}
+
+fn classify(err: SymError, stage: &str) -> DecodeError {
+    match err {
+        SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            DecodeError::Truncated { detail: format!("unexpected end of stream while {stage}") }
+        }
+        SymError::IoError(e) => DecodeError::Corrupt { detail: format!("{stage}: {e}") },
+        SymError::DecodeError(msg) => DecodeError::Corrupt { detail: format!("{stage}: {msg}") },
+        SymError::Unsupported(what) => DecodeError::Corrupt { detail: format!("{stage}: unsupported feature: {what}") },
+        SymError::LimitError(what) => DecodeError::Corrupt { detail: format!("{stage}: limit reached: {what}") },
+        SymError::SeekError(_) => DecodeError::Corrupt { detail: format!("{stage}: seek failed") },
+        other => DecodeError::Corrupt { detail: format!("{stage}: {other}") },
+    }
+}
+
+fn codec_name(id: AudioCodecId) -> String {
+    use codec_ids::*;
+    let name = match id {
+        CODEC_ID_MP3 => "mp3",
+        CODEC_ID_MP2 => "mp2",
+        CODEC_ID_MP1 => "mp1",
+        CODEC_ID_AAC => "aac",
+        CODEC_ID_VORBIS => "vorbis",
+        CODEC_ID_FLAC => "flac",
+        CODEC_ID_ALAC => "alac",
+        CODEC_ID_OPUS => "opus",
+        CODEC_ID_SPEEX => "speex",
+        CODEC_ID_AC3 => "ac3",
+        CODEC_ID_EAC3 => "eac3",
+        CODEC_ID_WMA => "wma",
+        CODEC_ID_WAVPACK => "wavpack",
+        CODEC_ID_MONKEYS_AUDIO => "monkeys-audio",
+        CODEC_ID_ADPCM_IMA_WAV | CODEC_ID_ADPCM_IMA_QT => "adpcm",
+        CODEC_ID_PCM_S16LE | CODEC_ID_PCM_S24LE | CODEC_ID_PCM_S32LE | CODEC_ID_PCM_F32LE
+        | CODEC_ID_PCM_F64LE | CODEC_ID_PCM_U8 | CODEC_ID_PCM_S16BE | CODEC_ID_PCM_S24BE
+        | CODEC_ID_PCM_S32BE | CODEC_ID_PCM_F32BE => "pcm",
+        other => return format!("codec id {other}"),
+    };
+    name.to_string()
+}

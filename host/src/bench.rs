@@ -1,0 +1,155 @@
+//! `debut bench`: throughput of the pipeline's stages, side by side with the peer a user
+//! would otherwise pick, in one run. Benchmarks measure; tests never time anything.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::audio::{self, AudioConfig, SourceHint};
+use crate::backend::Backend;
+use crate::spectral::MelPlan;
+
+const LIBROSA_SCRIPT: &str = include_str!("../benches/peers/librosa_frontend.py");
+
+/// Median wall time of `repeat` runs of `f`, in milliseconds.
+pub fn median_ms<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut times = Vec::with_capacity(repeat);
+    let mut out = None;
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        out = Some(f());
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], out.expect("ran at least once"))
+}
+
+/// One file's front-end timings (ms, medians).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FrontendRow {
+    pub file: String,
+    pub seconds: f64,
+    pub decode_ms: f64,
+    pub resample_ms: f64,
+    /// Per backend label: log-mel ms.
+    pub mel_ms: Vec<(String, f64)>,
+    pub librosa_load_ms: Option<f64>,
+    pub librosa_mel_ms: Option<f64>,
+}
+
+impl FrontendRow {
+    /// Decode + resample + the first backend's log-mel.
+    pub fn total_ms(&self) -> f64 {
+        self.decode_ms + self.resample_ms + self.mel_ms.first().map_or(0.0, |m| m.1)
+    }
+}
+
+/// Times decode, resample and log-mel on each backend for each file. The CPU work runs on
+/// a one-thread rayon pool so the numbers compare with single-threaded librosa.
+pub fn frontend(
+    files: &[PathBuf],
+    repeat: usize,
+    backends: &[(String, Arc<dyn Backend>)],
+    plan: &MelPlan,
+    config: &AudioConfig,
+    with_librosa: bool,
+) -> anyhow::Result<Vec<FrontendRow>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let progress = indicatif::ProgressBar::new(files.len() as u64).with_message("debut");
+    progress.set_style(indicatif::ProgressStyle::with_template("{msg:>8} [{bar:30}] {pos}/{len} {wide_msg}")?);
+    let mut rows = Vec::new();
+    for path in files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let hint = SourceHint::from_path(path);
+        let (decode_ms, decoded) = pool.install(|| {
+            median_ms(repeat, || audio::decode_mono(bytes.clone(), &hint, Some(config.max_seconds), &config.budget))
+        });
+        let decoded = decoded.with_context(|| format!("decoding {}", path.display()))?;
+        let rate = decoded.sample_rate;
+        let (resample_ms, clip) =
+            pool.install(|| median_ms(repeat, || audio::resample_mono(decoded.samples.clone(), rate, audio::ANALYSIS_RATE)));
+        let clip = clip?;
+        let mut mel_ms = Vec::new();
+        for (label, backend) in backends {
+            backend.log_mel(plan, &clip)?; // warm-up: pipelines, plans, buffers
+            let (ms, _) = if label.contains("1 thread") {
+                pool.install(|| median_ms(repeat, || backend.log_mel(plan, &clip)))
+            } else {
+                median_ms(repeat, || backend.log_mel(plan, &clip))
+            };
+            mel_ms.push((label.clone(), ms));
+        }
+        rows.push(FrontendRow {
+            file: path.display().to_string(),
+            seconds: clip.len() as f64 / f64::from(audio::ANALYSIS_RATE),
+            decode_ms,
+            resample_ms,
+            mel_ms,
+            librosa_load_ms: None,
+            librosa_mel_ms: None,
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    if with_librosa {
+        match librosa_frontend(files, repeat) {
+            Ok(peer) => {
+                for (row, (load, mel)) in rows.iter_mut().zip(peer) {
+                    row.librosa_load_ms = Some(load);
+                    row.librosa_mel_ms = Some(mel);
+                }
+            }
+            Err(e) => eprintln!("librosa comparison skipped: {e:#}"),
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs the librosa peer script over `files`; (load ms, log-mel ms) per file.
+fn librosa_frontend(files: &[PathBuf], repeat: usize) -> anyhow::Result<Vec<(f64, f64)>> {
+    let dir = std::env::temp_dir().join(format!("debut-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("librosa_frontend.py");
+    std::fs::write(&script, LIBROSA_SCRIPT)?;
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(repeat.to_string())
+        .args(files)
+        .output()
+        .context("running python3 (is librosa installed? pip install librosa==0.11.*)")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(out.status.success(), "librosa script failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)?
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok((v["load_ms"].as_f64().unwrap_or(f64::NAN), v["mel_ms"].as_f64().unwrap_or(f64::NAN)))
+        })
+        .collect()
+}
+
+/// Prints the table and the ratio to librosa.
+pub fn print_frontend(rows: &[FrontendRow]) {
+    let labels: Vec<&str> = rows.first().map(|r| r.mel_ms.iter().map(|m| m.0.as_str()).collect()).unwrap_or_default();
+    print!("{:<28} {:>6} {:>9} {:>9}", "file", "s", "decode", "resample");
+    for l in &labels {
+        print!(" {:>16}", format!("mel {l}"));
+    }
+    println!(" {:>9} {:>12} {:>11} {:>12} {:>8}", "debut 1t", "librosa load", "librosa mel", "librosa all", "speedup");
+    for r in rows {
+        let name = Path::new(&r.file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        print!("{:<28} {:>6.1} {:>9.2} {:>9.2}", name, r.seconds, r.decode_ms, r.resample_ms);
+        for (_, ms) in &r.mel_ms {
+            print!(" {:>16.2}", ms);
+        }
+        let total = r.total_ms();
+        match (r.librosa_load_ms, r.librosa_mel_ms) {
+            (Some(l), Some(m)) => println!(" {:>9.2} {:>12.2} {:>11.2} {:>12.2} {:>7.1}x", total, l, m, l + m, (l + m) / total),
+            _ => println!(" {:>9.2}", total),
+        }
+    }
+    println!("(milliseconds per file, medians; 'debut 1t' = decode + resample + log-mel on one CPU thread)");
+}

@@ -1,0 +1,20 @@
+//! The GPU path: the only module that knows wgpu.
+//!
+//! `context` owns the adapter, device, pipelines and buffer reuse; each op family has a
+//! host-side file that binds its WGSL (from `shaders/`, embedded at build time) and
+//! specialises it with `override` constants. [`GpuBackend`] puts them behind the
+//! [`crate::backend::Backend`] interface.
+
+mod backend;
+mod buffers;
+mod context;
+mod spectral;
+
+pub use backend::GpuBackend;
+pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
+
+/// WGSL sources, embedded so the binary runs anywhere; the files in `shaders/` are the truth.
+pub(crate) mod shaders {
+    pub const STFT_POWER: &str = include_str!("../../../shaders/spectral/stft_power.wgsl");
+    pub const MEL_DB: &str = include_str!("../../../shaders/spectral/mel_db.wgsl");
+}

@@ -1,0 +1,15 @@
+//! debut: cold-start track embeddings from new-release audio and artist biographies.
+//!
+//! The stages are plain functions over owned data (see ARCHITECTURE.md at the repository
+//! root): [`audio`] turns bytes into a mono clip, [`spectral`] defines the log-mel
+//! spectrogram, [`backend`] runs the numeric ops on the CPU or (through [`gpu`], the only
+//! module that knows wgpu) on a GPU.
+
+pub mod audio;
+pub mod backend;
+pub mod bench;
+pub mod config;
+pub mod frontend;
+pub mod gpu;
+pub mod output;
+pub mod spectral;

@@ -1,0 +1,273 @@
+//! The `debut` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use debut::audio::SourceHint;
+use debut::backend::{self, Backend, BackendKind, CpuBackend};
+use debut::config::Config;
+use debut::frontend::Frontend;
+use debut::spectral::{MelParams, MelPlan};
+use debut::{bench, output};
+
+#[derive(Parser)]
+#[command(name = "debut", version, about = "Cold-start track embeddings from new-release audio and artist bios")]
+struct Cli {
+    /// Settings file (TOML); DEBUT_* environment variables override it.
+    #[arg(long, global = true, env = "DEBUT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline over the bundled fixtures and print a summary (no setup needed).
+    Demo {
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+        /// Audio files to use instead of the bundled fixtures.
+        #[arg(long)]
+        fixtures: Option<PathBuf>,
+    },
+    /// Write the log-mel spectrogram of an audio file as a float32 .npy of shape [128, frames].
+    Mel {
+        audio: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also render it as a PNG with time and frequency axes.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+    },
+    /// Decode to the mono 22 050 Hz analysis clip and write it as a float32 .npy (for inspection).
+    Decode {
+        audio: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Benchmarks, side by side with the peer tools.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+    /// List the GPU adapters wgpu can see, best first.
+    Adapters,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Decode + resample + log-mel per file, against librosa 0.11.
+    Frontend {
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        repeat: usize,
+        /// Skip the librosa comparison.
+        #[arg(long)]
+        no_librosa: bool,
+        /// Also time the WGSL path (on lavapipe when there is no GPU).
+        #[arg(long)]
+        gpu: bool,
+        /// Write the rows as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Our own info logs; only warnings from dependencies (symphonia reports skipped junk bytes
+/// and the like as warnings, which the typed errors already cover).
+const DEFAULT_LOG: &str = "warn,debut=info,symphonia_core=error,wgpu_hal=error";
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEBUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Demo { backend, fixtures } => {
+            if let Some(b) = backend {
+                config.backend = b;
+            }
+            demo(&config, fixtures)
+        }
+        Command::Mel { audio, out, png, backend } => {
+            if let Some(b) = backend {
+                config.backend = b;
+            }
+            mel(&config, &audio, &out, png.as_deref())
+        }
+        Command::Decode { audio, out } => {
+            let bytes = std::fs::read(&audio).with_context(|| format!("reading {}", audio.display()))?;
+            let clip = debut::audio::load(bytes, &SourceHint::from_path(&audio), &config.audio)
+                .with_context(|| format!("decoding {}", audio.display()))?;
+            output::write_npy_1d(&out, &clip.samples)?;
+            eprintln!(
+                "{}: {} {} Hz x{} -> {} samples at 22050 Hz ({} from the stream)",
+                audio.display(), clip.codec, clip.source_rate, clip.source_channels, clip.samples.len(), clip.source_samples
+            );
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Frontend { files, repeat, no_librosa, gpu, json } } => {
+            bench_frontend(&config, files, repeat, !no_librosa, gpu, json)
+        }
+        Command::Adapters => {
+            let adapters = debut::gpu::list_adapters();
+            if adapters.is_empty() {
+                println!("no GPU adapters (install mesa-vulkan-drivers for a software one)");
+            }
+            for a in adapters {
+                println!("{a}  driver: {}", a.driver);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn frontend(config: &Config) -> anyhow::Result<Frontend> {
+    let backend = backend::select(config.backend).context("starting the compute backend")?;
+    tracing::info!(backend = %backend.name(), "compute backend");
+    Ok(Frontend::new(config.audio.clone(), MelParams::default(), backend))
+}
+
+fn mel(config: &Config, audio: &Path, out: &Path, png: Option<&Path>) -> anyhow::Result<()> {
+    let fe = frontend(config)?;
+    let bytes = std::fs::read(audio).with_context(|| format!("reading {}", audio.display()))?;
+    let analysis = fe
+        .analyse(bytes, &SourceHint::from_path(audio))
+        .with_context(|| format!("analysing {}", audio.display()))?;
+    output::write_npy(out, &analysis.mel)?;
+    if let Some(png) = png {
+        let title = audio.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        output::write_png(png, &analysis.mel, &fe.plan.params, &title)?;
+    }
+    eprintln!(
+        "{}: {} {} Hz x{} -> {:.2} s, log-mel [{}, {}] in {:.1} ms",
+        audio.display(),
+        analysis.clip.codec,
+        analysis.clip.source_rate,
+        analysis.clip.source_channels,
+        analysis.clip.seconds(),
+        analysis.mel.n_mels,
+        analysis.mel.n_frames,
+        (analysis.decode_time + analysis.mel_time).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// The bundled fixtures, found from the source tree (the demo runs from a checkout).
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio")
+}
+
+fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn demo(config: &Config, fixtures: Option<PathBuf>) -> anyhow::Result<()> {
+    let fe = frontend(config)?;
+    let dir = fixtures.unwrap_or_else(fixtures_dir);
+    let files = audio_files(&dir)?;
+    if files.is_empty() {
+        bail!("no audio files in {}", dir.display());
+    }
+    println!("debut demo: front end over {} files in {} (backend: {})", files.len(), dir.display(), fe.backend.name());
+    println!("{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  result", "file", "codec", "Hz", "ch", "s", "frames", "mean dB", "ms");
+    let (mut ok, mut failed) = (0, 0);
+    for path in &files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let bytes = std::fs::read(path)?;
+        match fe.analyse(bytes, &SourceHint::from_path(path)) {
+            Ok(a) => {
+                ok += 1;
+                let mean = a.mel.data.iter().map(|&v| f64::from(v)).sum::<f64>() / a.mel.data.len() as f64;
+                println!(
+                    "{:<34} {:>7} {:>7} {:>3} {:>7.2} {:>7} {:>8.1} {:>8.1}  ok",
+                    name,
+                    a.clip.codec,
+                    a.clip.source_rate,
+                    a.clip.source_channels,
+                    a.clip.source_samples as f64 / 22_050.0,
+                    a.mel.n_frames,
+                    mean,
+                    (a.decode_time + a.mel_time).as_secs_f64() * 1e3
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!("{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  rejected: {e}", name, "-", "-", "-", "-", "-", "-", "-");
+            }
+        }
+    }
+    println!("{ok} analysed, {failed} rejected with a typed error (the corrupt fixtures), none lost");
+    Ok(())
+}
+
+fn bench_frontend(
+    config: &Config,
+    files: Vec<PathBuf>,
+    repeat: usize,
+    with_librosa: bool,
+    gpu: bool,
+    json: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    if files.is_empty() {
+        bail!("give the audio files to time (e.g. 30 s tracks in several codecs)");
+    }
+    let plan = MelPlan::new(MelParams::default());
+    let mut backends: Vec<(String, Arc<dyn Backend>)> = vec![
+        ("cpu 1 thread".into(), Arc::new(CpuBackend::new())),
+        (format!("cpu {} threads", rayon::current_num_threads()), Arc::new(CpuBackend::new())),
+    ];
+    if gpu {
+        let g = backend::select(BackendKind::Gpu)?;
+        backends.push((g.name(), g));
+    }
+    for (label, _) in &backends {
+        eprintln!("timing {label}");
+    }
+    let rows = bench::frontend(&files, repeat, &backends, &plan, &config.audio, with_librosa)?;
+    bench::print_frontend(&rows);
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Shared test support: fixture paths, the librosa reference arrays, shared backends, and
+//! the plain f64 reference implementations every kernel is checked against.
+
+pub mod reference;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use debut::backend::{Backend, CpuBackend};
+use debut::gpu::{AdapterChoice, GpuBackend};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("fixtures").join(rel)
+}
+
+/// `fixtures/reference/INDEX.json`.
+pub fn reference_index() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("reference/INDEX.json")).expect("reference index");
+    serde_json::from_str(&text).expect("reference index is JSON")
+}
+
+/// Fixture names of one kind (`analysis-rate`, `resampled`, `lossy`).
+pub fn fixtures_of_kind(kind: &str) -> Vec<String> {
+    let index = reference_index();
+    let mut names: Vec<String> = index["files"]
+        .as_object()
+        .expect("files")
+        .iter()
+        .filter(|(_, v)| v["kind"] == kind)
+        .map(|(k, _)| k.clone())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no fixtures of kind {kind}");
+    names
+}
+
+/// The librosa reference log-mel of an audio fixture: (n_mels, n_frames, data).
+pub fn librosa_mel(name: &str) -> (usize, usize, Vec<f32>) {
+    debut::output::read_npy_2d(&fixture(&format!("reference/{name}.npy"))).expect("reference array")
+}
+
+pub fn cpu() -> Arc<dyn Backend> {
+    static CPU: OnceLock<Arc<CpuBackend>> = OnceLock::new();
+    CPU.get_or_init(|| Arc::new(CpuBackend::new())).clone()
+}
+
+/// The WGSL backend on whatever adapter exists (lavapipe in CI). The test command installs
+/// a software Vulkan driver; without one this fails loudly rather than skipping.
+pub fn gpu() -> Arc<dyn Backend> {
+    static GPU: OnceLock<Arc<GpuBackend>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        Arc::new(GpuBackend::new(AdapterChoice::AnyAdapter).unwrap_or_else(|e| {
+            panic!("no wgpu adapter for the WGSL tests ({e}); install mesa-vulkan-drivers libvulkan1")
+        }))
+    })
+    .clone()
+}
+
+/// Largest absolute difference, and where.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> (f64, usize) {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (x, y))| ((f64::from(*x) - f64::from(*y)).abs(), i))
+        .fold((0.0, 0), |m, v| if v.0 > m.0 { v } else { m })
+}
+
+/// A deterministic pseudo-random generator for test signals (xorshift*).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// A 16-bit PCM WAV file in memory.
+pub fn wav_bytes(samples: &[f32], rate: u32, channels: u16) -> Vec<u8> {
+    let data: Vec<u8> = samples
+        .iter()
+        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes())
+        .collect();
+    let block = channels as u32 * 2;
+    let mut out = Vec::with_capacity(44 + data.len());
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * block).to_le_bytes());
+    out.extend_from_slice(&(block as u16).to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
