@@ -25,15 +25,23 @@ fn diff_vs_librosa(backend: &dyn Backend, name: &str) -> (f64, f64, usize, usize
     let (rows, cols, reference) = librosa_mel(name);
     assert_eq!((rows, cols), (mel.n_mels, mel.n_frames), "{name}: shape differs from librosa's");
     let (max, at) = max_abs_diff(&mel.data, &reference);
-    let mean = mel.data.iter().zip(&reference).map(|(a, b)| f64::from((a - b).abs())).sum::<f64>() / reference.len() as f64;
+    let mean =
+        mel.data.iter().zip(&reference).map(|(a, b)| f64::from((a - b).abs())).sum::<f64>() / reference.len() as f64;
     (max, mean, at / cols, at % cols)
 }
 
 fn check_analysis_rate(backend: &dyn Backend) {
     for name in fixtures_of_kind("analysis-rate") {
         let (max, mean, band, frame) = diff_vs_librosa(backend, &name);
-        eprintln!("{:>5} {name:32} max {max:.5} dB (band {band}, frame {frame}), mean {mean:.6} dB", backend.name().split(' ').next().unwrap());
-        assert!(max <= 0.01, "{name}: {} differs from librosa by {max} dB at band {band}, frame {frame}", backend.name());
+        eprintln!(
+            "{:>5} {name:32} max {max:.5} dB (band {band}, frame {frame}), mean {mean:.6} dB",
+            backend.name().split(' ').next().unwrap()
+        );
+        assert!(
+            max <= 0.01,
+            "{name}: {} differs from librosa by {max} dB at band {band}, frame {frame}",
+            backend.name()
+        );
     }
 }
 
@@ -136,7 +144,8 @@ fn thirty_seconds_give_1292_frames_and_longer_tracks_keep_their_centre() {
     let rate = 44_100;
     let n = rate as usize * 40;
     let mut rng = Rng::new(7);
-    let samples: Vec<f32> = (0..n * 2).map(|i| 0.25 * rng.uniform() + 0.5 * ((i / 2) as f32 / n as f32) - 0.25).collect();
+    let samples: Vec<f32> =
+        (0..n * 2).map(|i| 0.25 * rng.uniform() + 0.5 * ((i / 2) as f32 / n as f32) - 0.25).collect();
     let wav = wav_bytes(&samples, rate, 2);
     let clip = audio::load(wav.clone(), &SourceHint::default(), &AudioConfig::default()).unwrap();
     assert_eq!(clip.samples.len(), 30 * 22_050);

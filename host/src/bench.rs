@@ -69,8 +69,9 @@ pub fn frontend(
         });
         let decoded = decoded.with_context(|| format!("decoding {}", path.display()))?;
         let rate = decoded.sample_rate;
-        let (resample_ms, clip) =
-            pool.install(|| median_ms(repeat, || audio::resample_mono(decoded.samples.clone(), rate, audio::ANALYSIS_RATE)));
+        let (resample_ms, clip) = pool.install(|| {
+            median_ms(repeat, || audio::resample_mono(decoded.samples.clone(), rate, audio::ANALYSIS_RATE))
+        });
         let clip = clip?;
         let mut mel_ms = Vec::new();
         for (label, backend) in backends {
@@ -147,7 +148,9 @@ pub fn print_frontend(rows: &[FrontendRow]) {
         }
         let total = r.total_ms();
         match (r.librosa_load_ms, r.librosa_mel_ms) {
-            (Some(l), Some(m)) => println!(" {:>9.2} {:>12.2} {:>11.2} {:>12.2} {:>7.1}x", total, l, m, l + m, (l + m) / total),
+            (Some(l), Some(m)) => {
+                println!(" {:>9.2} {:>12.2} {:>11.2} {:>12.2} {:>7.1}x", total, l, m, l + m, (l + m) / total)
+            }
             _ => println!(" {:>9.2}", total),
         }
     }

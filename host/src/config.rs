@@ -30,11 +30,10 @@ impl Config {
             anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
             fig = fig.merge(Toml::file_exact(path));
         }
-        fig = fig.merge(
-            Env::prefixed("DEBUT_")
-                .split("__")
-                .filter(|k| SECTIONS.iter().any(|s| k.as_str() == *s || k.as_str().starts_with(&format!("{s}.")))),
-        );
+        fig = fig.merge(Env::prefixed("DEBUT_").split("__").filter(|k| {
+            let k = k.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| k == *s || k.starts_with(&format!("{s}.")))
+        }));
         fig.extract().with_context(|| match path {
             Some(p) => format!("reading settings from {} and DEBUT_* variables", p.display()),
             None => "reading settings from DEBUT_* variables".to_string(),

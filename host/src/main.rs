@@ -107,7 +107,11 @@ const DEFAULT_LOG: &str = "warn,debut=info,symphonia_core=error,wgpu_hal=error";
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEBUT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -136,7 +140,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output::write_npy_1d(&out, &clip.samples)?;
             eprintln!(
                 "{}: {} {} Hz x{} -> {} samples at 22050 Hz ({} from the stream)",
-                audio.display(), clip.codec, clip.source_rate, clip.source_channels, clip.samples.len(), clip.source_samples
+                audio.display(),
+                clip.codec,
+                clip.source_rate,
+                clip.source_channels,
+                clip.samples.len(),
+                clip.source_samples
             );
             Ok(())
         }
@@ -165,9 +174,8 @@ fn frontend(config: &Config) -> anyhow::Result<Frontend> {
 fn mel(config: &Config, audio: &Path, out: &Path, png: Option<&Path>) -> anyhow::Result<()> {
     let fe = frontend(config)?;
     let bytes = std::fs::read(audio).with_context(|| format!("reading {}", audio.display()))?;
-    let analysis = fe
-        .analyse(bytes, &SourceHint::from_path(audio))
-        .with_context(|| format!("analysing {}", audio.display()))?;
+    let analysis =
+        fe.analyse(bytes, &SourceHint::from_path(audio)).with_context(|| format!("analysing {}", audio.display()))?;
     output::write_npy(out, &analysis.mel)?;
     if let Some(png) = png {
         let title = audio.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -189,7 +197,7 @@ fn mel(config: &Config, audio: &Path, out: &Path, png: Option<&Path>) -> anyhow:
 
 /// The bundled fixtures, found from the source tree (the demo runs from a checkout).
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -204,13 +212,28 @@ fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn demo(config: &Config, fixtures: Option<PathBuf>) -> anyhow::Result<()> {
     let fe = frontend(config)?;
-    let dir = fixtures.unwrap_or_else(fixtures_dir);
-    let files = audio_files(&dir)?;
+    let (dir, files) = match fixtures {
+        Some(dir) => {
+            let files = audio_files(&dir)?;
+            (dir, files)
+        }
+        None => {
+            let dir = fixtures_dir();
+            let mut files = audio_files(&dir.join("audio"))?;
+            files.extend(
+                audio_files(&dir.join("corrupt"))?.into_iter().filter(|p| p.extension().is_none_or(|e| e != "json")),
+            );
+            (dir, files)
+        }
+    };
     if files.is_empty() {
         bail!("no audio files in {}", dir.display());
     }
     println!("debut demo: front end over {} files in {} (backend: {})", files.len(), dir.display(), fe.backend.name());
-    println!("{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  result", "file", "codec", "Hz", "ch", "s", "frames", "mean dB", "ms");
+    println!(
+        "{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  result",
+        "file", "codec", "Hz", "ch", "s", "frames", "mean dB", "ms"
+    );
     let (mut ok, mut failed) = (0, 0);
     for path in &files {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -233,11 +256,14 @@ fn demo(config: &Config, fixtures: Option<PathBuf>) -> anyhow::Result<()> {
             }
             Err(e) => {
                 failed += 1;
-                println!("{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  rejected: {e}", name, "-", "-", "-", "-", "-", "-", "-");
+                println!(
+                    "{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  rejected: {e}",
+                    name, "-", "-", "-", "-", "-", "-", "-"
+                );
             }
         }
     }
-    println!("{ok} analysed, {failed} rejected with a typed error (the corrupt fixtures), none lost");
+    println!("{ok} analysed, {failed} rejected with a typed error, none lost");
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use npyz::WriterBuilder;
 use plotters::prelude::*;
 
-use crate::spectral::{MelParams, MelSpectrogram, mel_to_hz_slaney, hz_to_mel_slaney};
+use crate::spectral::{MelParams, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_slaney};
 
 /// Writes a float32 `.npy` of shape `[n_mels, n_frames]`.
 pub fn write_npy(path: &Path, mel: &MelSpectrogram) -> anyhow::Result<()> {

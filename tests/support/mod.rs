@@ -93,10 +93,8 @@ impl Rng {
 
 /// A 16-bit PCM WAV file in memory.
 pub fn wav_bytes(samples: &[f32], rate: u32, channels: u16) -> Vec<u8> {
-    let data: Vec<u8> = samples
-        .iter()
-        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes())
-        .collect();
+    let data: Vec<u8> =
+        samples.iter().flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0).round() as i16).to_le_bytes()).collect();
     let block = channels as u32 * 2;
     let mut out = Vec::with_capacity(44 + data.len());
     out.extend_from_slice(b"RIFF");
@@ -113,4 +111,36 @@ pub fn wav_bytes(samples: &[f32], rate: u32, channels: u16) -> Vec<u8> {
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     out.extend_from_slice(&data);
     out
+}
+
+/// The `debut` binary built alongside the tests (`cargo test --workspace` builds it).
+pub fn debut_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps");
+    let bin = dir.join(if cfg!(windows) { "debut.exe" } else { "debut" });
+    assert!(bin.is_file(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// Runs `debut` with `args`; returns (success, stdout, stderr).
+pub fn run_debut(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = std::process::Command::new(debut_bin())
+        .args(args)
+        .env_remove("DEBUT_BACKEND")
+        .envs(env.iter().copied())
+        .output()
+        .expect("running debut");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A fresh scratch directory under the target dir.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("debut-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

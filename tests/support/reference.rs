@@ -15,7 +15,11 @@ pub fn stft_power(samples: &[f32], n_fft: usize, hop: usize) -> Vec<Vec<f64>> {
             let frame: Vec<f64> = (0..n_fft)
                 .map(|i| {
                     let s = (f * hop) as i64 + i as i64 - half;
-                    if s >= 0 && (s as usize) < samples.len() { f64::from(samples[s as usize]) * window[i] } else { 0.0 }
+                    if s >= 0 && (s as usize) < samples.len() {
+                        f64::from(samples[s as usize]) * window[i]
+                    } else {
+                        0.0
+                    }
                 })
                 .collect();
             (0..=n_fft / 2)
@@ -40,8 +44,7 @@ pub fn slaney_filterbank(sr: f64, n_fft: usize, n_mels: usize, fmin: f64, fmax: 
     let min_log_mel = min_log_hz / f_sp;
     let logstep = 6.4f64.ln() / 27.0;
     let hz_to_mel = |f: f64| if f >= min_log_hz { min_log_mel + (f / min_log_hz).ln() / logstep } else { f / f_sp };
-    let mel_to_hz =
-        |m: f64| if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m };
+    let mel_to_hz = |m: f64| if m >= min_log_mel { min_log_hz * (logstep * (m - min_log_mel)).exp() } else { f_sp * m };
     let n_bins = n_fft / 2 + 1;
     let (lo, hi) = (hz_to_mel(fmin), hz_to_mel(fmax));
     let pts: Vec<f64> = (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();

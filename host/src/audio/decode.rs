@@ -39,10 +39,7 @@ pub struct SourceHint {
 
 impl SourceHint {
     pub fn from_path(path: &std::path::Path) -> Self {
-        Self {
-            extension: path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase),
-            media_type: None,
-        }
+        Self { extension: path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase), media_type: None }
     }
 
     pub fn from_media_type(media_type: &str) -> Self {
@@ -99,17 +96,12 @@ pub fn decode_mono(
         .or_else(|| format.first_track(TrackType::Audio))
         .ok_or(DecodeError::NoAudioTrack)?;
     let track_id = track.id;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or(DecodeError::NoAudioTrack)?
-        .clone();
+    let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or(DecodeError::NoAudioTrack)?.clone();
     let time_base = track.time_base;
 
-    let rate = params.sample_rate.ok_or_else(|| DecodeError::Corrupt {
-        detail: "the stream declares no sample rate".into(),
-    })?;
+    let rate = params
+        .sample_rate
+        .ok_or_else(|| DecodeError::Corrupt { detail: "the stream declares no sample rate".into() })?;
     if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
         return Err(DecodeError::SampleRate {
             rate: Some(rate.into()),
@@ -166,9 +158,7 @@ pub fn decode_mono(
         }
     }
 
-    let mut mono: Vec<f32> = Vec::with_capacity(
-        (keep_end - keep_start).min(u64::from(rate) * 60) as usize,
-    );
+    let mut mono: Vec<f32> = Vec::with_capacity((keep_end - keep_start).min(u64::from(rate) * 60) as usize);
     let mut planes: Vec<Vec<f32>> = Vec::new();
     let mut bad_packets = 0u32;
     let mut truncated = false;
@@ -282,6 +272,10 @@ pub fn decode_mono(
     } else if truncated && bad_packets > 0 {
         return Err(DecodeError::Truncated { detail: "the stream ends mid-packet".into() });
     }
+    // A float stream can carry NaN or infinity, which would poison every later stage.
+    if mono.iter().any(|s| !s.is_finite()) {
+        return Err(DecodeError::Corrupt { detail: "the stream contains NaN or infinite samples".into() });
+    }
     if span_seconds.is_some() && declared_frames.is_none() {
         centre_crop(&mut mono, span_seconds.unwrap_or_default(), rate);
     }
@@ -352,9 +346,8 @@ fn codec_name(id: AudioCodecId) -> String {
         CODEC_ID_WAVPACK => "wavpack",
         CODEC_ID_MONKEYS_AUDIO => "monkeys-audio",
         CODEC_ID_ADPCM_IMA_WAV | CODEC_ID_ADPCM_IMA_QT => "adpcm",
-        CODEC_ID_PCM_S16LE | CODEC_ID_PCM_S24LE | CODEC_ID_PCM_S32LE | CODEC_ID_PCM_F32LE
-        | CODEC_ID_PCM_F64LE | CODEC_ID_PCM_U8 | CODEC_ID_PCM_S16BE | CODEC_ID_PCM_S24BE
-        | CODEC_ID_PCM_S32BE | CODEC_ID_PCM_F32BE => "pcm",
+        CODEC_ID_PCM_S16LE | CODEC_ID_PCM_S24LE | CODEC_ID_PCM_S32LE | CODEC_ID_PCM_F32LE | CODEC_ID_PCM_F64LE
+        | CODEC_ID_PCM_U8 | CODEC_ID_PCM_S16BE | CODEC_ID_PCM_S24BE | CODEC_ID_PCM_S32BE | CODEC_ID_PCM_F32BE => "pcm",
         other => return format!("codec id {other}"),
     };
     name.to_string()

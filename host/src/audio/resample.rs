@@ -50,20 +50,21 @@ pub fn resample_mono(input: Vec<f32>, from: u32, to: u32) -> Result<Vec<f32>, De
     let err = |detail: String| DecodeError::Resample { from, to, detail };
     RESAMPLERS.with(|cell| {
         let mut cache = cell.borrow_mut();
-        if !cache.contains_key(&(from, to)) {
-            let r = Fft::<f32>::new_custom(
-                from as usize,
-                to as usize,
-                chunk_size(from, to),
-                SUB_CHUNKS,
-                1,
-                WindowFunction::BlackmanHarris2,
-                FixedSync::Input,
-            )
-            .map_err(|e| err(e.to_string()))?;
-            cache.insert((from, to), r);
-        }
-        let resampler = cache.get_mut(&(from, to)).expect("inserted above");
+        let resampler = match cache.entry((from, to)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                Fft::<f32>::new_custom(
+                    from as usize,
+                    to as usize,
+                    chunk_size(from, to),
+                    SUB_CHUNKS,
+                    1,
+                    WindowFunction::BlackmanHarris2,
+                    FixedSync::Input,
+                )
+                .map_err(|e| err(e.to_string()))?,
+            ),
+        };
         resampler.reset();
         let len = input.len();
         let needed = resampler.process_all_needed_output_len(len);

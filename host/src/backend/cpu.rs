@@ -42,4 +42,8 @@ impl Backend for CpuBackend {
         }
         Ok(mel_db(plan, power))
     }
+
+    fn log_mel(&self, plan: &MelPlan, samples: &[f32]) -> Result<MelSpectrogram, ComputeError> {
+        Ok(self.stft(plan.params.n_fft).log_mel(plan, samples))
+    }
 }

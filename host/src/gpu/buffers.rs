@@ -25,7 +25,7 @@ impl GrowableBuffer {
     /// A buffer of at least `bytes` (rounded up to 256, at least 256).
     pub(crate) fn ensure(&mut self, ctx: &GpuContext, bytes: u64) -> Result<&Buffer, ComputeError> {
         let bytes = bytes.max(256).next_multiple_of(256);
-        if bytes > ctx.limits.max_storage_buffer_binding_size as u64 && self.usage.contains(BufferUsages::STORAGE) {
+        if bytes > ctx.limits.max_storage_buffer_binding_size && self.usage.contains(BufferUsages::STORAGE) {
             return Err(ComputeError::Shape(format!(
                 "{}: {bytes} bytes exceed the adapter's storage binding limit of {}",
                 self.label, ctx.limits.max_storage_buffer_binding_size
@@ -81,9 +81,7 @@ pub(crate) fn read_f32(
         .map_err(|_| ComputeError::Device("readback callback dropped".into()))?
         .map_err(|e| ComputeError::Device(format!("mapping the readback buffer: {e}")))?;
     let out = {
-        let view = staging
-            .get_mapped_range(..bytes)
-            .map_err(|e| ComputeError::Device(format!("reading back: {e}")))?;
+        let view = staging.get_mapped_range(..bytes).map_err(|e| ComputeError::Device(format!("reading back: {e}")))?;
         bytemuck::cast_slice::<u8, f32>(&view).to_vec()
     };
     staging.unmap();

@@ -53,8 +53,7 @@ fn summary(a: &Adapter) -> AdapterSummary {
 
 /// The native compute backends; GL is left out (it offers the same software device with
 /// worse compute support and noisy EGL errors).
-const BACKENDS: wgpu::Backends =
-    wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12);
+const BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN.union(wgpu::Backends::METAL).union(wgpu::Backends::DX12);
 
 fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
@@ -90,7 +89,8 @@ impl GpuContext {
             .find(|a| choice == AdapterChoice::AnyAdapter || rank(a.get_info().device_type) < 3)
             .ok_or_else(|| {
                 ComputeError::NoAdapter(if seen.is_empty() {
-                    "wgpu found no adapter (is a Vulkan driver installed? mesa-vulkan-drivers gives a software one)".into()
+                    "wgpu found no adapter (is a Vulkan driver installed? mesa-vulkan-drivers gives a software one)"
+                        .into()
                 } else {
                     format!("no hardware GPU among: {}", seen.join(", "))
                 })

@@ -76,19 +76,15 @@ impl SpectralKernels {
     ) -> Result<usize, ComputeError> {
         let p = plan.params;
         let n_frames = p.n_frames(samples.len());
-        let n_samples = u32::try_from(samples.len())
-            .map_err(|_| ComputeError::Shape("more than 2^32 samples".into()))?;
+        let n_samples =
+            u32::try_from(samples.len()).map_err(|_| ComputeError::Shape("more than 2^32 samples".into()))?;
         self.plan(ctx, plan)?;
         let res = &self.plans[&format!("{:?}", p)];
         let samples_buf = self.samples.upload(ctx, samples)?;
         let power_buf = self.power.ensure(ctx, (n_frames * p.n_bins() * 4) as u64)?;
         let grid_w = (n_frames as u32).min(MAX_GRID);
         let grid_h = (n_frames as u32).div_ceil(grid_w);
-        ctx.queue.write_buffer(
-            &self.stft_params,
-            0,
-            bytemuck::cast_slice(&[n_samples, n_frames as u32, grid_w, 0]),
-        );
+        ctx.queue.write_buffer(&self.stft_params, 0, bytemuck::cast_slice(&[n_samples, n_frames as u32, grid_w, 0]));
         let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("stft"),
             layout: &res.stft.get_bind_group_layout(0),
@@ -100,7 +96,8 @@ impl SpectralKernels {
                 entry(4, &self.stft_params),
             ],
         });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("stft"), timestamp_writes: None });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("stft"), timestamp_writes: None });
         pass.set_pipeline(&res.stft);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(grid_w, grid_h, 1);
@@ -132,7 +129,8 @@ impl SpectralKernels {
                 entry(4, &self.mel_params),
             ],
         });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mel"), timestamp_writes: None });
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("mel"), timestamp_writes: None });
         pass.set_pipeline(&res.mel);
         pass.set_bind_group(0, &bind, &[]);
         let groups_x = (n_frames as u32).div_ceil(MEL_FRAMES_PER_INVOCATION).div_ceil(MEL_WORKGROUP);
@@ -140,7 +138,12 @@ impl SpectralKernels {
         Ok(())
     }
 
-    pub(crate) fn stft_power(&mut self, ctx: &GpuContext, plan: &MelPlan, samples: &[f32]) -> Result<PowerSpectrogram, ComputeError> {
+    pub(crate) fn stft_power(
+        &mut self,
+        ctx: &GpuContext,
+        plan: &MelPlan,
+        samples: &[f32],
+    ) -> Result<PowerSpectrogram, ComputeError> {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let n_frames = self.encode_stft(ctx, &mut encoder, plan, samples)?;
         let n_bins = plan.params.n_bins();
@@ -149,11 +152,18 @@ impl SpectralKernels {
         Ok(PowerSpectrogram { n_frames, n_bins, data })
     }
 
-    pub(crate) fn mel_db(&mut self, ctx: &GpuContext, plan: &MelPlan, power: &PowerSpectrogram) -> Result<MelSpectrogram, ComputeError> {
+    pub(crate) fn mel_db(
+        &mut self,
+        ctx: &GpuContext,
+        plan: &MelPlan,
+        power: &PowerSpectrogram,
+    ) -> Result<MelSpectrogram, ComputeError> {
         if power.n_bins != plan.params.n_bins() || power.data.len() != power.n_frames * power.n_bins {
             return Err(ComputeError::Shape(format!(
                 "power spectrogram {}x{} does not fit the plan's {} bins",
-                power.n_frames, power.n_bins, plan.params.n_bins()
+                power.n_frames,
+                power.n_bins,
+                plan.params.n_bins()
             )));
         }
         self.power.upload(ctx, &power.data)?;
@@ -162,14 +172,25 @@ impl SpectralKernels {
         self.read_mel(ctx, encoder, plan, power.n_frames)
     }
 
-    pub(crate) fn log_mel(&mut self, ctx: &GpuContext, plan: &MelPlan, samples: &[f32]) -> Result<MelSpectrogram, ComputeError> {
+    pub(crate) fn log_mel(
+        &mut self,
+        ctx: &GpuContext,
+        plan: &MelPlan,
+        samples: &[f32],
+    ) -> Result<MelSpectrogram, ComputeError> {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         let n_frames = self.encode_stft(ctx, &mut encoder, plan, samples)?;
         self.encode_mel(ctx, &mut encoder, plan, n_frames)?;
         self.read_mel(ctx, encoder, plan, n_frames)
     }
 
-    fn read_mel(&mut self, ctx: &GpuContext, encoder: wgpu::CommandEncoder, plan: &MelPlan, n_frames: usize) -> Result<MelSpectrogram, ComputeError> {
+    fn read_mel(
+        &mut self,
+        ctx: &GpuContext,
+        encoder: wgpu::CommandEncoder,
+        plan: &MelPlan,
+        n_frames: usize,
+    ) -> Result<MelSpectrogram, ComputeError> {
         let n_mels = plan.params.n_mels;
         let mel = self.mel.ensure(ctx, (n_frames * n_mels * 4) as u64)?.clone();
         let data = read_f32(ctx, encoder, &mel, &mut self.staging, n_frames * n_mels)?;
@@ -189,12 +210,7 @@ fn build_plan(ctx: &GpuContext, plan: &MelPlan) -> Result<PlanResources, Compute
     let stft = ctx.pipeline(
         &key,
         shaders::STFT_POWER,
-        &[
-            ("N_FFT", n as f64),
-            ("LOG2_N", f64::from(n.trailing_zeros())),
-            ("HOP", p.hop as f64),
-            ("WG", wg as f64),
-        ],
+        &[("N_FFT", n as f64), ("LOG2_N", f64::from(n.trailing_zeros())), ("HOP", p.hop as f64), ("WG", wg as f64)],
     )?;
     let mel = ctx.pipeline(
         &format!("mel n_bins={} amin={}", p.n_bins(), p.amin),

@@ -71,13 +71,11 @@ impl MelFilterbank {
 fn dense_slaney(p: &MelParams) -> Vec<f64> {
     let n_bins = p.n_bins();
     let sr = f64::from(p.sample_rate);
-    let fft_freqs: Vec<f64> =
-        (0..n_bins).map(|k| k as f64 * sr / p.n_fft as f64).collect();
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|k| k as f64 * sr / p.n_fft as f64).collect();
     let (lo, hi) = (hz_to_mel_slaney(p.fmin), hz_to_mel_slaney(p.fmax));
     let n_pts = p.n_mels + 2;
-    let mel_f: Vec<f64> = (0..n_pts)
-        .map(|i| mel_to_hz_slaney(lo + (hi - lo) * i as f64 / (n_pts - 1) as f64))
-        .collect();
+    let mel_f: Vec<f64> =
+        (0..n_pts).map(|i| mel_to_hz_slaney(lo + (hi - lo) * i as f64 / (n_pts - 1) as f64)).collect();
     let mut w = vec![0.0; p.n_mels * n_bins];
     for m in 0..p.n_mels {
         let (f0, f1, f2) = (mel_f[m], mel_f[m + 1], mel_f[m + 2]);

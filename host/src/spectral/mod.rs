@@ -56,7 +56,7 @@ impl MelParams {
         if !(self.fmin >= 0.0 && self.fmin < self.fmax && self.fmax <= nyquist) {
             return Err(format!("need 0 <= fmin < fmax <= {nyquist} Hz"));
         }
-        if !(self.amin > 0.0) {
+        if self.amin.is_nan() || self.amin <= 0.0 {
             return Err("amin must be positive".into());
         }
         Ok(())
@@ -81,9 +81,7 @@ impl MelPlan {
 
 /// `0.5 - 0.5 cos(2 pi n / N)`: scipy's `get_window('hann', N, fftbins=True)`.
 pub fn hann_periodic(n: usize) -> Vec<f32> {
-    (0..n)
-        .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32)
-        .collect()
+    (0..n).map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos()) as f32).collect()
 }
 
 /// Power spectrogram, frame-major: `data[frame * n_bins + bin]`.

@@ -1,0 +1,108 @@
+//! The `debut` command line as a user runs it: outputs, exit codes, error messages.
+
+use debut::audio::{self, AudioConfig, SourceHint};
+use debut::spectral::{MelParams, MelPlan};
+use debut_tests::*;
+
+#[test]
+fn mel_writes_the_npy_and_png_on_both_backends() {
+    let dir = scratch_dir("mel");
+    let input = fixture("audio/music_22k_mono.flac");
+    let clip =
+        audio::load(std::fs::read(&input).unwrap(), &SourceHint::from_path(&input), &AudioConfig::default()).unwrap();
+    let expected = cpu().log_mel(&MelPlan::new(MelParams::default()), &clip.samples).unwrap();
+    for backend in ["cpu", "gpu"] {
+        let (npy, png) = (dir.join(format!("{backend}.npy")), dir.join(format!("{backend}.png")));
+        let (ok, _, err) = run_debut(
+            &[
+                "mel",
+                input.to_str().unwrap(),
+                "--out",
+                npy.to_str().unwrap(),
+                "--png",
+                png.to_str().unwrap(),
+                "--backend",
+                backend,
+            ],
+            &[],
+        );
+        assert!(ok, "debut mel --backend {backend} failed: {err}");
+        let (rows, cols, data) = debut::output::read_npy_2d(&npy).unwrap();
+        assert_eq!((rows, cols), (128, 173));
+        let (max, _) = max_abs_diff(&data, &expected.data);
+        assert!(max <= 0.01, "{backend}: the .npy differs from the library's log-mel by {max} dB");
+        let png_bytes = std::fs::read(&png).unwrap();
+        assert_eq!(&png_bytes[..8], b"\x89PNG\r\n\x1a\n", "{backend}: not a PNG");
+        let (w, h) = (
+            u32::from_be_bytes(png_bytes[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png_bytes[20..24].try_into().unwrap()),
+        );
+        assert_eq!((w, h), (1000, 520));
+    }
+}
+
+#[test]
+fn mel_on_corrupt_audio_fails_with_the_cause_and_writes_nothing() {
+    let dir = scratch_dir("corrupt");
+    let out = dir.join("x.npy");
+    let (ok, _, err) =
+        run_debut(&["mel", fixture("corrupt/truncated.flac").to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(err.contains("truncated stream"), "stderr: {err}");
+    assert!(!out.exists());
+
+    let (ok, _, err) = run_debut(&["mel", "/nonexistent.wav", "--out", out.to_str().unwrap()], &[]);
+    assert!(!ok);
+    assert!(err.contains("reading /nonexistent.wav"), "stderr: {err}");
+}
+
+#[test]
+fn a_bad_setting_is_reported_by_name() {
+    let (ok, _, err) = run_debut(&["demo"], &[("DEBUT_BACKEND", "quantum")]);
+    assert!(!ok);
+    assert!(err.contains("quantum") && err.to_lowercase().contains("backend"), "stderr: {err}");
+
+    let dir = scratch_dir("config");
+    let cfg = dir.join("debut.toml");
+    std::fs::write(&cfg, "[audio]\nmax_secondz = 3\n").unwrap();
+    let (ok, _, err) = run_debut(&["--config", cfg.to_str().unwrap(), "demo"], &[]);
+    assert!(!ok);
+    assert!(err.contains("max_secondz"), "stderr: {err}");
+}
+
+#[test]
+fn demo_analyses_every_fixture_and_rejects_each_corrupt_one() {
+    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu"], &[]);
+    assert!(ok, "demo failed: {err}");
+    let expected: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("corrupt/EXPECTED.json")).unwrap()).unwrap();
+    for name in expected.keys() {
+        let line =
+            out.lines().find(|l| l.starts_with(name.as_str())).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        assert!(line.contains("rejected: "), "{line}");
+    }
+    let audio_count = std::fs::read_dir(fixture("audio")).unwrap().count();
+    assert!(out.contains(&format!("{audio_count} analysed, {} rejected", expected.len())), "{out}");
+}
+
+#[test]
+fn config_file_and_environment_set_the_decode_span() {
+    let dir = scratch_dir("span");
+    let cfg = dir.join("debut.toml");
+    std::fs::write(&cfg, "backend = \"cpu\"\n[audio]\nmax_seconds = 2.0\n").unwrap();
+    let out = dir.join("y.npy");
+    let input = fixture("audio/music_22k_mono.flac");
+    let (ok, _, err) = run_debut(
+        &["--config", cfg.to_str().unwrap(), "decode", input.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("-> 65024 samples"), "a 2 s span pads to one window: {err}");
+    // The environment overrides the file.
+    let (ok, _, err) = run_debut(
+        &["--config", cfg.to_str().unwrap(), "decode", input.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[("DEBUT_AUDIO__MAX_SECONDS", "3.5")],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("-> 77175 samples"), "3.5 s of 22 050 Hz: {err}");
+}

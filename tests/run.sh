@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# debut's test command: installs what the tests need on a fresh Debian machine (only the
+# Rust toolchain assumed), then runs every test. CI runs exactly this (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+# A software Vulkan device (lavapipe) so the WGSL kernels run without a GPU.
+missing=()
+for pkg in mesa-vulkan-drivers libvulkan1; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Mesa's WSI probes a Wayland socket under XDG_RUNTIME_DIR and complains when it is unset.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="$(mktemp -d)"
+fi
+
+cargo test --workspace --locked "$@"
