@@ -11,5 +11,7 @@ pub mod bench;
 pub mod config;
 pub mod frontend;
 pub mod gpu;
+pub mod model;
+pub mod nn;
 pub mod output;
 pub mod spectral;

@@ -1,0 +1,127 @@
+//! `manifest.json`: what a model is, how it was made, and what its weights file must hold.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spectral::MelParams;
+
+/// The manifest format this build reads and writes.
+pub const FORMAT: &str = "debut-model/1";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub name: String,
+    pub version: String,
+    /// False for seeded random weights (`debut model init`): embeddings are well-formed but
+    /// carry no learned meaning.
+    pub trained: bool,
+    pub provenance: Provenance,
+    /// The spectrogram the model was trained on; inference computes exactly this.
+    pub mel: MelParams,
+    pub audio_tower: AudioTowerSpec,
+    pub weights: WeightsRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// How the weights came about (e.g. "random init (Kaiming uniform), seed 1" or a training run).
+    pub method: String,
+    /// The data it learned from, if any.
+    pub data: Option<String>,
+    /// The command that produced it.
+    pub command: String,
+    /// RFC 3339 time of creation.
+    pub created_at: String,
+    pub debut_version: String,
+}
+
+/// DCUE's audio model, parameterised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioTowerSpec {
+    /// Mel bands in (= input channels).
+    pub n_mels: usize,
+    /// Frames per window (128 frames of hop 512 at 22 050 Hz is about 3 s).
+    pub window_frames: usize,
+    /// Output channels of each [Conv1d(k, same) -> ReLU -> MaxPool(pool)] block.
+    pub channels: Vec<usize>,
+    pub kernel: usize,
+    pub pool: usize,
+    /// Width of the final dense feature layer (no ReLU after it).
+    pub embedding_dim: usize,
+    /// Tensor names of the per-band input normalisation (training-set statistics).
+    pub input_mean: String,
+    pub input_std: String,
+}
+
+impl AudioTowerSpec {
+    /// DCUE: 5 blocks of widths 128, 128, 256, 256, 512, kernel 3, pool 2, dense to 200.
+    pub fn dcue() -> Self {
+        Self {
+            n_mels: 128,
+            window_frames: 128,
+            channels: vec![128, 128, 256, 256, 512],
+            kernel: 3,
+            pool: 2,
+            embedding_dim: 200,
+            input_mean: "audio.input_norm.mean".into(),
+            input_std: "audio.input_norm.std".into(),
+        }
+    }
+
+    /// Every tensor the weights file must hold: (name, shape), PyTorch layouts.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let mut t = vec![(self.input_mean.clone(), vec![self.n_mels]), (self.input_std.clone(), vec![self.n_mels])];
+        let mut c_in = self.n_mels;
+        for (i, &c_out) in self.channels.iter().enumerate() {
+            t.push((format!("audio.conv{}.weight", i + 1), vec![c_out, c_in, self.kernel]));
+            t.push((format!("audio.conv{}.bias", i + 1), vec![c_out]));
+            c_in = c_out;
+        }
+        t.push(("audio.fc.weight".into(), vec![self.embedding_dim, c_in]));
+        t.push(("audio.fc.bias".into(), vec![self.embedding_dim]));
+        t
+    }
+
+    /// Multiply-adds x 2 for one window.
+    pub fn flops_per_window(&self) -> u64 {
+        let (mut c_in, mut t, mut flops) = (self.n_mels as u64, self.window_frames as u64, 0u64);
+        for &c_out in &self.channels {
+            flops += 2 * c_out as u64 * c_in * self.kernel as u64 * t;
+            c_in = c_out as u64;
+            t /= self.pool as u64;
+        }
+        flops + 2 * c_in * self.embedding_dim as u64
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.channels.is_empty() || self.kernel % 2 == 0 || self.pool == 0 {
+            return Err("need at least one block, an odd kernel and a pool of at least 1".into());
+        }
+        let final_t = self.window_frames / self.pool.pow(self.channels.len() as u32);
+        if final_t == 0 {
+            return Err(format!(
+                "{} frames cannot be pooled by {} through {} blocks",
+                self.window_frames,
+                self.pool,
+                self.channels.len()
+            ));
+        }
+        if self.n_mels == 0 || self.embedding_dim == 0 || self.channels.contains(&0) {
+            return Err("dimensions must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightsRef {
+    /// File name inside the model directory.
+    pub file: String,
+    /// Hex sha256 of that file.
+    pub sha256: String,
+}

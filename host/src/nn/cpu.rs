@@ -1,0 +1,265 @@
+//! Native CPU kernels for the audio tower.
+//!
+//! A 'same' convolution over a batch is an implicit im2col: with the input copied once into a
+//! zero-padded `[c_in, batch * (time + k - 1)]` buffer, tap `kk` of the kernel is one GEMM
+//! `W_kk [c_out, c_in] x X[:, kk ..]`, and the k GEMMs accumulate into one output. The
+//! im2col matrix (k times the input) is never built. GEMMs go through faer (its `gemm`
+//! kernels use AVX2/AVX-512); bias, ReLU, max-pool and the next layer's padding are fused into
+//! one pass over the GEMM output. Working buffers live in a per-thread workspace that only
+//! grows, so steady-state inference allocates only its outputs.
+
+use std::sync::Mutex;
+
+use faer::linalg::matmul::matmul;
+use faer::mat::AsMatMut;
+use faer::{Accum, MatMut, MatRef, Par};
+use rayon::prelude::*;
+
+use super::{Activations, AudioTower, Conv1d, Dense, Matrix};
+
+/// faer's parallelism for the current rayon pool: sequential in a one-thread pool.
+fn par() -> Par {
+    match rayon::current_num_threads() {
+        1 => Par::Seq,
+        n => Par::rayon(n),
+    }
+}
+
+#[derive(Default)]
+struct Workspace {
+    padded: Vec<f32>,
+    gemm_out: Vec<f32>,
+    next: Vec<f32>,
+}
+
+/// Idle workspaces. A call takes one (or makes one) and gives it back, so concurrent and
+/// re-entrant calls (a rayon worker may pick up another inference while it waits) never
+/// share buffers; the pool holds at most as many as ran at once.
+static WORKSPACES: Mutex<Vec<Workspace>> = Mutex::new(Vec::new());
+
+fn with_workspace<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
+    let mut ws = WORKSPACES.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+    let r = f(&mut ws);
+    WORKSPACES.lock().unwrap_or_else(|p| p.into_inner()).push(ws);
+    r
+}
+
+fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+    &mut v[..len]
+}
+
+/// Copies `[c, b, t]` into `[c, b * (t + 2 pad)]` with `pad` zero columns around each window.
+fn pad_into(x: &[f32], channels: usize, batch: usize, time: usize, pad: usize, out: &mut [f32]) {
+    let tp = time + 2 * pad;
+    out.par_chunks_mut(batch * tp).enumerate().take(channels).for_each(|(c, row)| {
+        for b in 0..batch {
+            let dst = &mut row[b * tp..(b + 1) * tp];
+            dst[..pad].fill(0.0);
+            dst[pad..pad + time].copy_from_slice(&x[(c * batch + b) * time..(c * batch + b + 1) * time]);
+            dst[pad + time..].fill(0.0);
+        }
+    });
+}
+
+/// `out[c_out, cols] = sum_kk taps[kk] x padded[:, kk .. kk + cols]`, `cols = batch * tp - (k - 1)`.
+fn conv_gemm(taps: &[Vec<f32>], c_out: usize, c_in: usize, padded: &[f32], row_len: usize, out: &mut [f32]) {
+    let k = taps.len();
+    let cols = row_len - (k - 1);
+    let mut dst = MatMut::from_row_major_slice_mut(out, c_out, cols);
+    for (kk, w) in taps.iter().enumerate() {
+        let lhs = MatRef::from_row_major_slice(w, c_out, c_in);
+        let rhs = MatRef::from_row_major_slice_with_stride(&padded[kk..], c_in, cols, row_len);
+        let accum = if kk == 0 { Accum::Replace } else { Accum::Add };
+        matmul(dst.as_mat_mut(), accum, lhs, rhs, 1.0f32, par());
+    }
+}
+
+/// One 'same' Conv1d (+ optional ReLU) over `[c_in, b, t]`.
+pub fn conv1d(x: &Activations, conv: &Conv1d, relu: bool) -> Activations {
+    let taps = super::tower::split_taps(conv);
+    conv1d_with_taps(x, conv, &taps, relu, 1)
+}
+
+/// Conv + bias (+ ReLU) followed by max-pool `pool` (1 = none), fused after the GEMMs.
+fn conv1d_with_taps(x: &Activations, conv: &Conv1d, taps: &[Vec<f32>], relu: bool, pool: usize) -> Activations {
+    let (b, t) = (x.batch, x.time);
+    let pad = conv.k / 2;
+    let tp = t + 2 * pad;
+    let t_out = t / pool;
+    let mut y = Activations::zeros(conv.c_out, b, t_out);
+    with_workspace(|ws| {
+        let padded = grow(&mut ws.padded, conv.c_in * b * tp);
+        pad_into(&x.data, conv.c_in, b, t, pad, padded);
+        let cols = b * tp - (conv.k - 1);
+        let out = grow(&mut ws.gemm_out, conv.c_out * cols);
+        conv_gemm(taps, conv.c_out, conv.c_in, padded, b * tp, out);
+        y.data.par_chunks_mut(b * t_out).enumerate().for_each(|(o, dst)| {
+            let row = &out[o * cols..(o + 1) * cols];
+            bias_relu_pool(row, conv.bias[o], relu, pool, b, tp, t_out, |bb, tt| bb * t_out + tt, dst);
+        });
+    });
+    y
+}
+
+/// Reads `row[b * tp + t]`, adds `bias`, applies ReLU, max-pools by `pool`, writes through `at`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn bias_relu_pool(
+    row: &[f32],
+    bias: f32,
+    relu: bool,
+    pool: usize,
+    batch: usize,
+    tp: usize,
+    t_out: usize,
+    at: impl Fn(usize, usize) -> usize,
+    dst: &mut [f32],
+) {
+    for b in 0..batch {
+        let src = &row[b * tp..];
+        for tt in 0..t_out {
+            let mut m = f32::NEG_INFINITY;
+            for v in &src[tt * pool..tt * pool + pool] {
+                m = m.max(v + bias);
+            }
+            dst[at(b, tt)] = if relu { m.max(0.0) } else { m };
+        }
+    }
+}
+
+/// Max-pool over time by `pool` (floor).
+pub fn max_pool(x: &Activations, pool: usize) -> Activations {
+    let t_out = x.time / pool;
+    let mut y = Activations::zeros(x.channels, x.batch, t_out);
+    for (row_in, row_out) in x.data.chunks(x.time).zip(y.data.chunks_mut(t_out.max(1))) {
+        for (tt, o) in row_out.iter_mut().enumerate().take(t_out) {
+            *o = row_in[tt * pool..tt * pool + pool].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        }
+    }
+    y
+}
+
+/// `(x - mean[c]) / std[c]`.
+pub fn normalize_channels(x: &Activations, mean: &[f32], std: &[f32]) -> Activations {
+    let mut y = x.clone();
+    let per_channel = x.batch * x.time;
+    y.data.par_chunks_mut(per_channel.max(1)).enumerate().for_each(|(c, row)| {
+        for v in row {
+            *v = (*v - mean[c]) / std[c];
+        }
+    });
+    y
+}
+
+/// Means of column ranges: `out[r, s] = mean(x[r, offsets[s] .. offsets[s + 1]])`.
+pub fn segment_mean(x: &Matrix, offsets: &[usize]) -> Matrix {
+    let s = offsets.len().saturating_sub(1);
+    let mut out = Matrix { rows: x.rows, cols: s, data: vec![0.0; x.rows * s] };
+    for r in 0..x.rows {
+        let row = &x.data[r * x.cols..(r + 1) * x.cols];
+        for i in 0..s {
+            let seg = &row[offsets[i]..offsets[i + 1]];
+            out.data[r * s + i] = seg.iter().sum::<f32>() / seg.len().max(1) as f32;
+        }
+    }
+    out
+}
+
+/// `y[d_out, b] = W x + bias` (+ ReLU).
+pub fn dense(x: &Matrix, layer: &Dense, relu: bool) -> Matrix {
+    let b = x.cols;
+    let mut y = Matrix { rows: layer.d_out, cols: b, data: vec![0.0; layer.d_out * b] };
+    {
+        let dst = MatMut::from_row_major_slice_mut(&mut y.data, layer.d_out, b);
+        let lhs = MatRef::from_row_major_slice(&layer.weight, layer.d_out, layer.d_in);
+        let rhs = MatRef::from_row_major_slice(&x.data, layer.d_in, b);
+        matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, par());
+    }
+    for (o, row) in y.data.chunks_mut(b.max(1)).enumerate().take(layer.d_out) {
+        for v in row {
+            *v += layer.bias[o];
+            if relu {
+                *v = v.max(0.0);
+            }
+        }
+    }
+    y
+}
+
+/// Each column scaled to unit L2 norm (a zero column stays zero).
+pub fn l2_normalize(x: &Matrix) -> Matrix {
+    let mut y = x.clone();
+    for c in 0..x.cols {
+        let norm = (0..x.rows).map(|r| f64::from(x.get(r, c)).powi(2)).sum::<f64>().sqrt() as f32;
+        let inv = 1.0 / norm.max(1e-12);
+        for r in 0..x.rows {
+            y.data[r * x.cols + c] *= inv;
+        }
+    }
+    y
+}
+
+/// The whole tower for a batch of windows `[n_mels, b, window_frames]` -> `[embedding_dim, b]`,
+/// layer outputs written straight into the next layer's padded input.
+pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
+    let spec = &tower.spec;
+    let b = x.batch;
+    let pool = spec.pool;
+    with_workspace(|ws| {
+        let Workspace { padded, gemm_out, next } = ws;
+        // Normalise into the first padded buffer.
+        let k0 = tower.convs[0].k;
+        let mut t = x.time;
+        let pad = k0 / 2;
+        let mut tp = t + 2 * pad;
+        let first = grow(padded, x.channels * b * tp);
+        first.par_chunks_mut(b * tp).enumerate().for_each(|(c, row)| {
+            let (m, s) = (tower.input_mean[c], tower.input_std[c]);
+            for bb in 0..b {
+                let dst = &mut row[bb * tp..(bb + 1) * tp];
+                dst[..pad].fill(0.0);
+                let src = &x.data[(c * b + bb) * t..(c * b + bb + 1) * t];
+                for (d, v) in dst[pad..pad + t].iter_mut().zip(src) {
+                    *d = (v - m) / s;
+                }
+                dst[pad + t..].fill(0.0);
+            }
+        });
+        let n_layers = tower.convs.len();
+        for (li, conv) in tower.convs.iter().enumerate() {
+            let cols = b * tp - (conv.k - 1);
+            let out = grow(gemm_out, conv.c_out * cols);
+            conv_gemm(&tower.taps[li], conv.c_out, conv.c_in, &padded[..conv.c_in * b * tp], b * tp, out);
+            let t_out = t / pool;
+            // The next layer's padding (none after the last block: mean-pool reads it flat).
+            let next_pad = if li + 1 < n_layers { tower.convs[li + 1].k / 2 } else { 0 };
+            let next_tp = t_out + 2 * next_pad;
+            let dst_all = grow(next, conv.c_out * b * next_tp);
+            let out = &*out;
+            dst_all.par_chunks_mut(b * next_tp).enumerate().for_each(|(o, dst)| {
+                let row = &out[o * cols..(o + 1) * cols];
+                if next_pad > 0 {
+                    for bb in 0..b {
+                        dst[bb * next_tp..bb * next_tp + next_pad].fill(0.0);
+                        dst[bb * next_tp + next_pad + t_out..(bb + 1) * next_tp].fill(0.0);
+                    }
+                }
+                bias_relu_pool(row, conv.bias[o], true, pool, b, tp, t_out, |bb, tt| bb * next_tp + next_pad + tt, dst);
+            });
+            std::mem::swap(padded, next);
+            t = t_out;
+            tp = next_tp;
+        }
+        // Mean over the remaining time steps: [c, b, t] -> [c, b].
+        let c_last = tower.convs.last().map_or(x.channels, |c| c.c_out);
+        let h = &padded[..c_last * b * t];
+        let mut pooled = Matrix { rows: c_last, cols: b, data: vec![0.0; c_last * b] };
+        for (dst, src) in pooled.data.iter_mut().zip(h.chunks(t)) {
+            *dst = src.iter().sum::<f32>() / t as f32;
+        }
+        dense(&pooled, &tower.fc, false)
+    })
+}
