@@ -12,14 +12,41 @@ use crate::audio::AudioConfig;
 use crate::backend::BackendKind;
 
 /// Top-level sections; environment variables outside them (e.g. `DEBUT_LOG`) are not settings.
-const SECTIONS: &[&str] = &["backend", "audio"];
+const SECTIONS: &[&str] = &["backend", "audio", "model", "inference"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `cpu`, `gpu` or `auto` (a real GPU when there is one, else the CPU).
     pub backend: BackendKind,
+    /// Model directory (manifest.json + weights); default: the bundled `models/default`.
+    pub model: Option<std::path::PathBuf>,
     pub audio: AudioConfig,
+    pub inference: InferenceConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InferenceConfig {
+    /// Most windows in one audio-tower call (a 30 s track has 10).
+    pub max_batch: usize,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self { max_batch: 64 }
+    }
+}
+
+/// The model shipped in the repository.
+pub fn bundled_model_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+}
+
+impl Config {
+    pub fn model_dir(&self) -> std::path::PathBuf {
+        self.model.clone().unwrap_or_else(bundled_model_dir)
+    }
 }
 
 impl Config {

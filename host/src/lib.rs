@@ -9,6 +9,7 @@ pub mod audio;
 pub mod backend;
 pub mod bench;
 pub mod config;
+pub mod embedding;
 pub mod frontend;
 pub mod gpu;
 pub mod model;

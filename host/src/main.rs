@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use debut::audio::SourceHint;
 use debut::backend::{self, Backend, BackendKind, CpuBackend};
 use debut::config::Config;
+use debut::embedding::{self, Modality, ModelRef, Source, TrackEmbedding};
 use debut::frontend::Frontend;
+use debut::model::{AudioTowerSpec, Model};
 use debut::spectral::{MelParams, MelPlan};
 use debut::{bench, output};
 
@@ -65,8 +67,38 @@ enum Command {
         #[command(subcommand)]
         what: BenchCommand,
     },
+    /// Embed audio files: one JSON record per file on stdout (JSON Lines), the model loaded once.
+    Embed {
+        #[arg(required = true)]
+        audio: Vec<PathBuf>,
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+        /// Model directory (default: the configured or bundled model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Model files.
+    Model {
+        #[command(subcommand)]
+        what: ModelCommand,
+    },
     /// List the GPU adapters wgpu can see, best first.
     Adapters,
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    /// Write a seeded random (untrained) DCUE model.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Load a model, verify it, and describe it.
+    Check { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -102,7 +134,7 @@ fn main() -> ExitCode {
 
 /// Our own info logs; only warnings from dependencies (symphonia reports skipped junk bytes
 /// and the like as warnings, which the typed errors already cover).
-const DEFAULT_LOG: &str = "warn,debut=info,symphonia_core=error,wgpu_hal=error";
+const DEFAULT_LOG: &str = "warn,debut=info,symphonia=error,wgpu_hal=error";
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEBUT_LOG")
@@ -152,6 +184,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Frontend { files, repeat, no_librosa, gpu, json } } => {
             bench_frontend(&config, files, repeat, !no_librosa, gpu, json)
         }
+        Command::Embed { audio, backend, model } => {
+            if let Some(b) = backend {
+                config.backend = b;
+            }
+            if model.is_some() {
+                config.model = model;
+            }
+            embed(&config, &audio)
+        }
+        Command::Model { what: ModelCommand::Init { out, seed, name } } => {
+            let command = format!("debut model init --out {} --seed {seed} --name {name}", out.display());
+            let (manifest, weights) = Model::init(&name, seed, AudioTowerSpec::dcue(), MelParams::default(), &command);
+            Model::save(&out, &manifest, &weights)?;
+            eprintln!("wrote {} (untrained, seed {seed}, sha256 {})", out.display(), manifest.weights.sha256);
+            Ok(())
+        }
+        Command::Model { what: ModelCommand::Check { dir } } => {
+            let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+            let m = &model.manifest;
+            println!(
+                "{} {} ({}), sha256 {}",
+                m.name,
+                m.version,
+                if m.trained { "trained" } else { "untrained" },
+                m.weights.sha256
+            );
+            println!(
+                "audio tower: {} mels x {} frames -> {:?} -> {}, {:.1} MFLOP per window",
+                m.audio_tower.n_mels,
+                m.audio_tower.window_frames,
+                m.audio_tower.channels,
+                m.audio_tower.embedding_dim,
+                m.audio_tower.flops_per_window() as f64 / 1e6
+            );
+            println!("provenance: {} ({})", m.provenance.method, m.provenance.command);
+            Ok(())
+        }
         Command::Adapters => {
             let adapters = debut::gpu::list_adapters();
             if adapters.is_empty() {
@@ -169,6 +238,69 @@ fn frontend(config: &Config) -> anyhow::Result<Frontend> {
     let backend = backend::select(config.backend).context("starting the compute backend")?;
     tracing::info!(backend = %backend.name(), "compute backend");
     Ok(Frontend::new(config.audio.clone(), MelParams::default(), backend))
+}
+
+fn load_model(config: &Config) -> anyhow::Result<Model> {
+    let dir = config.model_dir();
+    let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+    if !model.manifest.trained {
+        tracing::warn!(model = %model.name(), "the model is untrained (seeded random weights): embeddings are well-formed but not meaningful");
+    }
+    Ok(model)
+}
+
+fn embed(config: &Config, files: &[PathBuf]) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    use std::io::Write;
+    let model = load_model(config)?;
+    let backend = backend::select(config.backend).context("starting the compute backend")?;
+    tracing::info!(backend = %backend.name(), model = %model.name(), "embedding {} files", files.len());
+    let fe = Frontend::new(config.audio.clone(), model.mel_params(), backend.clone());
+    // Decode and analyse in parallel; the tower then sees all windows in large batches.
+    let analysed: Vec<(PathBuf, anyhow::Result<debut::spectral::MelSpectrogram>)> = files
+        .par_iter()
+        .map(|path| {
+            let result = std::fs::read(path)
+                .with_context(|| format!("reading {}", path.display()))
+                .and_then(|bytes| fe.analyse(bytes, &SourceHint::from_path(path)).map_err(anyhow::Error::from))
+                .map(|a| a.mel);
+            (path.clone(), result)
+        })
+        .collect();
+    let mut failed = 0;
+    let mut ok: Vec<(&PathBuf, &debut::spectral::MelSpectrogram)> = Vec::new();
+    for (path, result) in &analysed {
+        match result {
+            Ok(mel) => ok.push((path, mel)),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e:#}", path.display());
+            }
+        }
+    }
+    let mels: Vec<&debut::spectral::MelSpectrogram> = ok.iter().map(|(_, m)| *m).collect();
+    let embeddings = embedding::audio_embeddings(&backend, &model, &mels, config.inference.max_batch)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for ((path, _), emb) in ok.iter().zip(embeddings) {
+        let record = TrackEmbedding {
+            track_id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            artist_id: None,
+            label: None,
+            embedding: emb,
+            modalities: vec![Modality::Audio],
+            model: ModelRef::of(&model),
+            plugin: None,
+            source: Source::File { file: path.display().to_string() },
+            produced_at: embedding::now_rfc3339(),
+        };
+        serde_json::to_writer(&mut out, &record)?;
+        writeln!(out)?;
+    }
+    if failed > 0 {
+        bail!("{failed} of {} files could not be embedded", files.len());
+    }
+    Ok(())
 }
 
 fn mel(config: &Config, audio: &Path, out: &Path, png: Option<&Path>) -> anyhow::Result<()> {

@@ -144,3 +144,36 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A seeded, untrained DCUE model written to a scratch directory and loaded back.
+pub fn test_model(seed: u64) -> debut::model::Model {
+    use debut::model::{AudioTowerSpec, Model};
+    let dir = scratch_dir(&format!("model-{seed}"));
+    let (manifest, weights) =
+        Model::init("test", seed, AudioTowerSpec::dcue(), debut::spectral::MelParams::default(), "tests");
+    Model::save(&dir, &manifest, &weights).unwrap();
+    Model::load(&dir).unwrap()
+}
+
+/// Log-mel-like random windows `[128, batch, 128]` (dB values around -40 +- 20).
+pub fn random_windows(batch: usize, seed: u64) -> debut::nn::Activations {
+    let mut rng = Rng::new(seed);
+    let mut x = debut::nn::Activations::zeros(128, batch, 128);
+    for v in &mut x.data {
+        *v = -40.0 + 20.0 * rng.uniform();
+    }
+    x
+}
+
+/// The audio tower composed op by op on the CPU backend (the trait's default path).
+pub fn cpu_composed_tower(tower: &debut::nn::AudioTower, x: &debut::nn::Activations) -> debut::nn::Matrix {
+    let b = cpu();
+    let mut h = b.normalize_channels(x, &tower.input_mean, &tower.input_std).unwrap();
+    for conv in &tower.convs {
+        h = b.conv1d(&h, conv, true).unwrap();
+        h = b.max_pool(&h, tower.spec.pool).unwrap();
+    }
+    let offsets: Vec<usize> = (0..=h.batch).map(|i| i * h.time).collect();
+    let flat = debut::nn::Matrix { rows: h.channels, cols: h.batch * h.time, data: h.data };
+    b.dense(&b.segment_mean(&flat, &offsets).unwrap(), &tower.fc, false).unwrap()
+}

@@ -76,3 +76,112 @@ pub fn mel_db(power: &[Vec<f64>], fb: &[Vec<f64>], amin: f64) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+/// `[channels][batch][time]` in f64.
+pub type Act = Vec<Vec<Vec<f64>>>;
+
+pub fn act_from(x: &debut::nn::Activations) -> Act {
+    (0..x.channels)
+        .map(|c| (0..x.batch).map(|b| (0..x.time).map(|t| f64::from(x.get(c, b, t))).collect()).collect())
+        .collect()
+}
+
+pub fn normalize_channels(x: &Act, mean: &[f32], std: &[f32]) -> Act {
+    x.iter()
+        .enumerate()
+        .map(|(c, rows)| {
+            rows.iter().map(|r| r.iter().map(|v| (v - f64::from(mean[c])) / f64::from(std[c])).collect()).collect()
+        })
+        .collect()
+}
+
+/// 'Same' Conv1d, PyTorch weight layout `[out][in][k]`.
+pub fn conv1d(x: &Act, c_out: usize, k: usize, w: &[f32], bias: &[f32], relu: bool) -> Act {
+    let c_in = x.len();
+    let (batch, time) = (x[0].len(), x[0][0].len());
+    let pad = (k / 2) as i64;
+    (0..c_out)
+        .map(|o| {
+            (0..batch)
+                .map(|b| {
+                    (0..time)
+                        .map(|t| {
+                            let mut s = f64::from(bias[o]);
+                            for i in 0..c_in {
+                                for kk in 0..k {
+                                    let tt = t as i64 + kk as i64 - pad;
+                                    if tt >= 0 && (tt as usize) < time {
+                                        s += f64::from(w[(o * c_in + i) * k + kk]) * x[i][b][tt as usize];
+                                    }
+                                }
+                            }
+                            if relu { s.max(0.0) } else { s }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub fn max_pool(x: &Act, pool: usize) -> Act {
+    x.iter()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    (0..r.len() / pool)
+                        .map(|u| r[u * pool..(u + 1) * pool].iter().cloned().fold(f64::MIN, f64::max))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Mean over time: `[c][b]`.
+pub fn mean_time(x: &Act) -> Vec<Vec<f64>> {
+    x.iter().map(|rows| rows.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect()).collect()
+}
+
+/// `W x + b` for x `[d_in][batch]`.
+pub fn dense(x: &[Vec<f64>], d_out: usize, w: &[f32], bias: &[f32], relu: bool) -> Vec<Vec<f64>> {
+    let (d_in, batch) = (x.len(), x[0].len());
+    (0..d_out)
+        .map(|o| {
+            (0..batch)
+                .map(|b| {
+                    let s: f64 =
+                        (0..d_in).map(|i| f64::from(w[o * d_in + i]) * x[i][b]).sum::<f64>() + f64::from(bias[o]);
+                    if relu { s.max(0.0) } else { s }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The audio tower in f64: `[embedding_dim][batch]`.
+pub fn audio_tower(tower: &debut::nn::AudioTower, x: &debut::nn::Activations) -> Vec<Vec<f64>> {
+    let mut h = normalize_channels(&act_from(x), &tower.input_mean, &tower.input_std);
+    for conv in &tower.convs {
+        h = conv1d(&h, conv.c_out, conv.k, &conv.weight, &conv.bias, true);
+        h = max_pool(&h, tower.spec.pool);
+    }
+    dense(&mean_time(&h), tower.fc.d_out, &tower.fc.weight, &tower.fc.bias, false)
+}
+
+/// Per-track L2-normalised means of window embeddings `[d][windows]` -> `[d][tracks]`.
+pub fn track_embeddings(per_window: &[Vec<f64>], offsets: &[usize]) -> Vec<Vec<f64>> {
+    let d = per_window.len();
+    let tracks = offsets.len() - 1;
+    let mut out = vec![vec![0.0; tracks]; d];
+    for s in 0..tracks {
+        let n = (offsets[s + 1] - offsets[s]) as f64;
+        let mean: Vec<f64> =
+            (0..d).map(|r| per_window[r][offsets[s]..offsets[s + 1]].iter().sum::<f64>() / n).collect();
+        let norm = mean.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+        for r in 0..d {
+            out[r][s] = mean[r] / norm;
+        }
+    }
+    out
+}

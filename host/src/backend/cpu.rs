@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Backend, ComputeError};
+use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix};
 use crate::spectral::cpu::{CpuStft, mel_db};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
@@ -45,5 +46,40 @@ impl Backend for CpuBackend {
 
     fn log_mel(&self, plan: &MelPlan, samples: &[f32]) -> Result<MelSpectrogram, ComputeError> {
         Ok(self.stft(plan.params.n_fft).log_mel(plan, samples))
+    }
+
+    fn normalize_channels(&self, x: &Activations, mean: &[f32], std: &[f32]) -> Result<Activations, ComputeError> {
+        nn::check_channels(x, mean.len().min(std.len()))?;
+        Ok(nn::cpu::normalize_channels(x, mean, std))
+    }
+
+    fn conv1d(&self, x: &Activations, layer: &Conv1d, relu: bool) -> Result<Activations, ComputeError> {
+        nn::check_conv(x, layer)?;
+        Ok(nn::cpu::conv1d(x, layer, relu))
+    }
+
+    fn max_pool(&self, x: &Activations, pool: usize) -> Result<Activations, ComputeError> {
+        nn::check_pool(x, pool)?;
+        Ok(nn::cpu::max_pool(x, pool))
+    }
+
+    fn segment_mean(&self, x: &Matrix, offsets: &[usize]) -> Result<Matrix, ComputeError> {
+        nn::check_segments(x, offsets)?;
+        Ok(nn::cpu::segment_mean(x, offsets))
+    }
+
+    fn dense(&self, x: &Matrix, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
+        nn::check_dense(x, layer)?;
+        Ok(nn::cpu::dense(x, layer, relu))
+    }
+
+    fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError> {
+        nn::check_matrix(x)?;
+        Ok(nn::cpu::l2_normalize(x))
+    }
+
+    fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
+        nn::check_tower_input(tower, windows)?;
+        Ok(nn::cpu::audio_tower(tower, windows))
     }
 }

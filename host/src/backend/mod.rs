@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix, TrackWindows};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
 /// Which compute path to use (`DEBUT_BACKEND`, `backend` in the config, `--backend`).
@@ -61,6 +62,49 @@ pub trait Backend: Send + Sync {
     fn log_mel(&self, plan: &MelPlan, samples: &[f32]) -> Result<MelSpectrogram, ComputeError> {
         let power = self.stft_power(plan, samples)?;
         self.mel_db(plan, &power)
+    }
+
+    // ---- audio tower ops: activations are [channels, batch, time], matrices [rows, cols] ----
+
+    /// `(x - mean[c]) / std[c]` per channel.
+    fn normalize_channels(&self, x: &Activations, mean: &[f32], std: &[f32]) -> Result<Activations, ComputeError>;
+
+    /// 'Same' Conv1d with bias, optionally followed by ReLU.
+    fn conv1d(&self, x: &Activations, layer: &Conv1d, relu: bool) -> Result<Activations, ComputeError>;
+
+    /// Max-pool over time by `pool` (floor).
+    fn max_pool(&self, x: &Activations, pool: usize) -> Result<Activations, ComputeError>;
+
+    /// `out[r, s] = mean(x[r, offsets[s] .. offsets[s + 1]])`: mean over time and over a
+    /// track's windows.
+    fn segment_mean(&self, x: &Matrix, offsets: &[usize]) -> Result<Matrix, ComputeError>;
+
+    /// `W x + b` (+ ReLU) for `x` of shape `[d_in, batch]`.
+    fn dense(&self, x: &Matrix, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError>;
+
+    /// Each column to unit L2 norm.
+    fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError>;
+
+    /// The audio tower over windows `[n_mels, batch, window_frames]` -> `[embedding_dim, batch]`.
+    fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
+        crate::nn::check_tower_input(tower, windows)?;
+        let mut h = self.normalize_channels(windows, &tower.input_mean, &tower.input_std)?;
+        for conv in &tower.convs {
+            h = self.conv1d(&h, conv, true)?;
+            h = self.max_pool(&h, tower.spec.pool)?;
+        }
+        let offsets: Vec<usize> = (0..=h.batch).map(|b| b * h.time).collect();
+        let flat = Matrix { rows: h.channels, cols: h.batch * h.time, data: h.data };
+        let pooled = self.segment_mean(&flat, &offsets)?;
+        self.dense(&pooled, &tower.fc, false)
+    }
+
+    /// Track embeddings `[embedding_dim, tracks]`: the L2-normalised mean of each track's
+    /// window embeddings.
+    fn embed_tracks(&self, tower: &AudioTower, windows: &TrackWindows) -> Result<Matrix, ComputeError> {
+        let per_window = self.audio_tower(tower, &windows.windows)?;
+        let per_track = self.segment_mean(&per_window, &windows.offsets)?;
+        self.l2_normalize(&per_track)
     }
 }
 
