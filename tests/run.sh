@@ -23,4 +23,6 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="$(mktemp -d)"
 fi
 
+# The CLI tests run the `debut` binary, which `cargo test` alone does not build.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

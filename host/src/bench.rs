@@ -13,6 +13,7 @@ use crate::backend::Backend;
 use crate::spectral::MelPlan;
 
 const LIBROSA_SCRIPT: &str = include_str!("../benches/peers/librosa_frontend.py");
+const ONNX_SCRIPT: &str = include_str!("../benches/peers/onnx_tower.py");
 
 /// Median wall time of `repeat` runs of `f`, in milliseconds.
 pub fn median_ms<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
@@ -155,4 +156,124 @@ pub fn print_frontend(rows: &[FrontendRow]) {
         }
     }
     println!("(milliseconds per file, medians; 'debut 1t' = decode + resample + log-mel on one CPU thread)");
+}
+
+/// One tower timing: a path, a thread count, a batch size.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TowerRow {
+    pub path: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub ms_per_window: f64,
+}
+
+impl TowerRow {
+    pub fn windows_per_s(&self) -> f64 {
+        1e3 / self.ms_per_window
+    }
+
+    pub fn gflops(&self, flops_per_window: u64) -> f64 {
+        flops_per_window as f64 * self.windows_per_s() / 1e9
+    }
+}
+
+/// Times the audio tower on `backend` at each batch size, in a rayon pool of `threads`.
+pub fn tower(
+    label: &str,
+    backend: &Arc<dyn Backend>,
+    tower: &crate::nn::AudioTower,
+    windows: &crate::nn::Activations,
+    batches: &[usize],
+    threads: usize,
+    repeat: usize,
+) -> anyhow::Result<Vec<TowerRow>> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let mut rows = Vec::new();
+    for &b in batches {
+        let x = crate::nn::Activations {
+            channels: windows.channels,
+            batch: b,
+            time: windows.time,
+            data: (0..windows.channels)
+                .flat_map(|c| windows.data[c * windows.batch * windows.time..][..b * windows.time].iter().copied())
+                .collect(),
+        };
+        pool.install(|| backend.audio_tower(tower, &x))?; // warm-up: pipelines, workspaces
+        let (ms, out) = pool.install(|| median_ms(repeat, || backend.audio_tower(tower, &x)));
+        out?;
+        rows.push(TowerRow { path: label.to_string(), threads, batch: b, ms_per_window: ms / b as f64 });
+    }
+    Ok(rows)
+}
+
+/// onnxruntime on the same weights and windows; also reports its difference from `debut_out`.
+pub fn onnx_tower(
+    model_dir: &Path,
+    windows: &crate::nn::Activations,
+    debut_out: &crate::nn::Matrix,
+    batches: &[usize],
+    threads: &[usize],
+    repeat: usize,
+) -> anyhow::Result<(Vec<TowerRow>, f64)> {
+    let dir = std::env::temp_dir().join(format!("debut-bench-onnx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("onnx_tower.py");
+    std::fs::write(&script, ONNX_SCRIPT)?;
+    let input = dir.join("x.npy");
+    let output = dir.join("y.npy");
+    crate::output::write_npy_nd(&input, &[windows.channels, windows.batch, windows.time], &windows.data)?;
+    crate::output::write_npy_nd(&output, &[debut_out.rows, debut_out.cols], &debut_out.data)?;
+    let join = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(model_dir)
+        .arg(&input)
+        .arg(&output)
+        .arg(repeat.to_string())
+        .arg(join(batches))
+        .arg(join(threads))
+        .output()
+        .context("running python3 (pip install onnx onnxruntime)")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(out.status.success(), "onnx script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut rows = Vec::new();
+    let mut diff: f64 = 0.0;
+    for line in String::from_utf8(out.stdout)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        diff = diff.max(v["rel_diff_vs_debut"].as_f64().unwrap_or(f64::NAN));
+        rows.push(TowerRow {
+            path: format!("onnxruntime {}", v["version"].as_str().unwrap_or("?")),
+            threads: v["threads"].as_u64().unwrap_or(0) as usize,
+            batch: v["batch"].as_u64().unwrap_or(0) as usize,
+            ms_per_window: v["ms_per_window"].as_f64().unwrap_or(f64::NAN),
+        });
+    }
+    Ok((rows, diff))
+}
+
+/// Prints tower rows with the ratio to onnxruntime at the same threads and batch.
+pub fn print_tower(rows: &[TowerRow], flops_per_window: u64) {
+    println!(
+        "{:<44} {:>7} {:>5} {:>10} {:>10} {:>9} {:>9}",
+        "path", "threads", "batch", "ms/window", "windows/s", "GFLOP/s", "vs ORT"
+    );
+    for r in rows {
+        let ort =
+            rows.iter().find(|o| o.path.starts_with("onnxruntime") && o.threads == r.threads && o.batch == r.batch);
+        let ratio = ort.map(|o| format!("{:.2}x", o.ms_per_window / r.ms_per_window)).unwrap_or_default();
+        println!(
+            "{:<44} {:>7} {:>5} {:>10.3} {:>10.0} {:>9.1} {:>9}",
+            r.path,
+            r.threads,
+            r.batch,
+            r.ms_per_window,
+            r.windows_per_s(),
+            r.gflops(flops_per_window),
+            ratio
+        );
+    }
+    println!(
+        "({:.1} MFLOP per window; 'vs ORT' > 1 means faster than onnxruntime at the same threads and batch)",
+        flops_per_window as f64 / 1e6
+    );
 }

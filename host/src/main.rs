@@ -118,6 +118,31 @@ enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The audio tower: windows/s and GFLOP/s per batch size and thread count, against
+    /// onnxruntime running the same weights.
+    Tower {
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 10, 64])]
+        batches: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 15)]
+        repeat: usize,
+        /// Also time the WGSL path (lavapipe when there is no GPU).
+        #[arg(long)]
+        gpu: bool,
+        /// Skip onnxruntime.
+        #[arg(long)]
+        no_onnx: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
+    Dft {
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -184,6 +209,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what: BenchCommand::Frontend { files, repeat, no_librosa, gpu, json } } => {
             bench_frontend(&config, files, repeat, !no_librosa, gpu, json)
         }
+        Command::Bench { what: BenchCommand::Tower { batches, threads, repeat, gpu, no_onnx, json } } => {
+            bench_tower(&config, &batches, &threads, repeat, gpu, !no_onnx, json)
+        }
+        Command::Bench { what: BenchCommand::Dft { seconds, repeat } } => bench_dft(seconds, repeat),
         Command::Embed { audio, backend, model } => {
             if let Some(b) = backend {
                 config.backend = b;
@@ -427,5 +456,108 @@ fn bench_frontend(
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
     }
+    Ok(())
+}
+
+fn bench_tower(
+    config: &Config,
+    batches: &[usize],
+    threads: &[usize],
+    repeat: usize,
+    gpu: bool,
+    onnx: bool,
+    json: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let model = load_model(config)?;
+    let max_b = batches.iter().copied().max().unwrap_or(1);
+    // Log-mel-like input: dB values around the model's input statistics.
+    let mut windows = debut::nn::Activations::zeros(model.audio.spec.n_mels, max_b, model.audio.spec.window_frames);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for v in &mut windows.data {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *v = -40.0 + 20.0 * ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0);
+    }
+    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let mut rows = Vec::new();
+    for &t in threads {
+        rows.extend(bench::tower("debut cpu", &cpu, &model.audio, &windows, batches, t, repeat)?);
+    }
+    if gpu {
+        let g = backend::select(BackendKind::Gpu)?;
+        let label = format!("debut {}", g.name());
+        rows.extend(bench::tower(&label, &g, &model.audio, &windows, batches, 1, repeat.min(5))?);
+    }
+    if onnx {
+        let reference = cpu.audio_tower(&model.audio, &windows)?;
+        match bench::onnx_tower(&config.model_dir(), &windows, &reference, batches, threads, repeat) {
+            Ok((ort_rows, diff)) => {
+                println!(
+                    "onnxruntime output vs debut's: max relative difference {diff:.2e} (same weights, same windows)"
+                );
+                rows.extend(ort_rows);
+            }
+            Err(e) => eprintln!("onnxruntime comparison skipped: {e:#}"),
+        }
+    }
+    bench::print_tower(&rows, model.audio.spec.flops_per_window());
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+    }
+    Ok(())
+}
+
+/// FFT kernel vs DFT-as-GEMM on the WGSL path, for `seconds` of audio at 22 050 Hz.
+fn bench_dft(seconds: f64, repeat: usize) -> anyhow::Result<()> {
+    let gpu = debut::gpu::GpuBackend::new(debut::gpu::AdapterChoice::AnyAdapter)?;
+    let plan = MelPlan::new(MelParams::default());
+    let p = plan.params;
+    let n = (seconds * f64::from(p.sample_rate)) as usize;
+    let samples: Vec<f32> =
+        (0..n).map(|i| ((i as f32) * 0.0123).sin() * 0.5 + ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.1).collect();
+    gpu.stft_power(&plan, &samples)?;
+    let (fft_ms, fft) = bench::median_ms(repeat, || gpu.stft_power(&plan, &samples));
+    let fft = fft?;
+    // Frames as rows (windowed, centred), times the [n_fft, 2 * n_bins] cos/sin basis.
+    let (n_fft, n_bins, frames) = (p.n_fft, p.n_bins(), p.n_frames(n));
+    let mut a = vec![0.0f32; frames * n_fft];
+    for f in 0..frames {
+        for i in 0..n_fft {
+            let s = (f * p.hop + i) as i64 - (n_fft / 2) as i64;
+            if s >= 0 && (s as usize) < n {
+                a[f * n_fft + i] = samples[s as usize] * plan.window[i];
+            }
+        }
+    }
+    let mut basis = vec![0.0f32; n_fft * 2 * n_bins];
+    for i in 0..n_fft {
+        for k in 0..n_bins {
+            let ang = -2.0 * std::f64::consts::PI * ((i * k) % n_fft) as f64 / n_fft as f64;
+            basis[i * 2 * n_bins + 2 * k] = ang.cos() as f32;
+            basis[i * 2 * n_bins + 2 * k + 1] = ang.sin() as f32;
+        }
+    }
+    gpu.matmul(&a, &basis, frames, 2 * n_bins, n_fft)?;
+    let (dft_ms, dft) = bench::median_ms(repeat, || gpu.matmul(&a, &basis, frames, 2 * n_bins, n_fft));
+    let dft = dft?;
+    let worst = (0..frames * n_bins)
+        .map(|j| {
+            let (re, im) = (dft[2 * j], dft[2 * j + 1]);
+            let scale =
+                fft.data[(j / n_bins) * n_bins..(j / n_bins + 1) * n_bins].iter().copied().fold(1e-12f32, f32::max);
+            ((re * re + im * im) - fft.data[j]).abs() / scale
+        })
+        .fold(0.0f32, f32::max);
+    let dft_flops = 2.0 * frames as f64 * n_fft as f64 * 2.0 * n_bins as f64;
+    let fft_flops = frames as f64 * 5.0 * n_fft as f64 * (n_fft as f64).log2();
+    println!("WGSL STFT power of {seconds} s ({frames} frames) on {}", gpu.name());
+    println!("  radix-2 FFT kernel : {fft_ms:9.2} ms  ({:.0} MFLOP)", fft_flops / 1e6);
+    println!(
+        "  DFT as GEMM        : {dft_ms:9.2} ms  ({:.0} MFLOP, {:.2} GFLOP/s)",
+        dft_flops / 1e6,
+        dft_flops / dft_ms / 1e6
+    );
+    println!("  FFT is {:.1}x faster; the two agree to {worst:.1e} of each frame's peak power", dft_ms / fft_ms);
     Ok(())
 }

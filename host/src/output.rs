@@ -20,6 +20,16 @@ pub fn write_npy(path: &Path, mel: &MelSpectrogram) -> anyhow::Result<()> {
     w.finish().with_context(|| format!("writing {}", path.display()))
 }
 
+/// Writes a float32 `.npy` of any shape (C order).
+pub fn write_npy_nd(path: &Path, shape: &[usize], data: &[f32]) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+    let mut w =
+        npyz::WriteOptions::new().default_dtype().shape(&shape).writer(std::io::BufWriter::new(file)).begin_nd()?;
+    w.extend(data.iter().copied())?;
+    w.finish().with_context(|| format!("writing {}", path.display()))
+}
+
 /// Writes a float32 `.npy` of shape `[len]`.
 pub fn write_npy_1d(path: &Path, data: &[f32]) -> anyhow::Result<()> {
     let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;

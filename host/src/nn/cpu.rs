@@ -25,6 +25,15 @@ fn par() -> Par {
     }
 }
 
+/// Runs `f` over `chunk`-sized pieces of `data`, on rayon's pool when `parallel`.
+fn for_each_chunk(data: &mut [f32], chunk: usize, parallel: bool, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if parallel {
+        data.par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+    } else {
+        data.chunks_mut(chunk.max(1)).enumerate().for_each(|(i, c)| f(i, c));
+    }
+}
+
 #[derive(Default)]
 struct Workspace {
     padded: Vec<f32>,
@@ -65,7 +74,7 @@ fn pad_into(x: &[f32], channels: usize, batch: usize, time: usize, pad: usize, o
 }
 
 /// `out[c_out, cols] = sum_kk taps[kk] x padded[:, kk .. kk + cols]`, `cols = batch * tp - (k - 1)`.
-fn conv_gemm(taps: &[Vec<f32>], c_out: usize, c_in: usize, padded: &[f32], row_len: usize, out: &mut [f32]) {
+fn conv_gemm(taps: &[Vec<f32>], c_out: usize, c_in: usize, padded: &[f32], row_len: usize, out: &mut [f32], par: Par) {
     let k = taps.len();
     let cols = row_len - (k - 1);
     let mut dst = MatMut::from_row_major_slice_mut(out, c_out, cols);
@@ -73,7 +82,7 @@ fn conv_gemm(taps: &[Vec<f32>], c_out: usize, c_in: usize, padded: &[f32], row_l
         let lhs = MatRef::from_row_major_slice(w, c_out, c_in);
         let rhs = MatRef::from_row_major_slice_with_stride(&padded[kk..], c_in, cols, row_len);
         let accum = if kk == 0 { Accum::Replace } else { Accum::Add };
-        matmul(dst.as_mat_mut(), accum, lhs, rhs, 1.0f32, par());
+        matmul(dst.as_mat_mut(), accum, lhs, rhs, 1.0f32, par);
     }
 }
 
@@ -95,16 +104,18 @@ fn conv1d_with_taps(x: &Activations, conv: &Conv1d, taps: &[Vec<f32>], relu: boo
         pad_into(&x.data, conv.c_in, b, t, pad, padded);
         let cols = b * tp - (conv.k - 1);
         let out = grow(&mut ws.gemm_out, conv.c_out * cols);
-        conv_gemm(taps, conv.c_out, conv.c_in, padded, b * tp, out);
+        conv_gemm(taps, conv.c_out, conv.c_in, padded, b * tp, out, par());
         y.data.par_chunks_mut(b * t_out).enumerate().for_each(|(o, dst)| {
             let row = &out[o * cols..(o + 1) * cols];
-            bias_relu_pool(row, conv.bias[o], relu, pool, b, tp, t_out, |bb, tt| bb * t_out + tt, dst);
+            bias_relu_pool(row, conv.bias[o], relu, pool, b, tp, t_out, |bb| bb * t_out, dst);
         });
     });
     y
 }
 
-/// Reads `row[b * tp + t]`, adds `bias`, applies ReLU, max-pools by `pool`, writes through `at`.
+/// Reads `row[b * tp + t]`, adds `bias`, applies ReLU, max-pools by `pool`, and writes window
+/// `b`'s `t_out` results at `dst[base(b)..]`. max(a + bias, b + bias) = max(a, b) + bias, so
+/// the bias is added once per output.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn bias_relu_pool(
@@ -115,17 +126,20 @@ fn bias_relu_pool(
     batch: usize,
     tp: usize,
     t_out: usize,
-    at: impl Fn(usize, usize) -> usize,
+    base: impl Fn(usize) -> usize,
     dst: &mut [f32],
 ) {
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
     for b in 0..batch {
-        let src = &row[b * tp..];
-        for tt in 0..t_out {
-            let mut m = f32::NEG_INFINITY;
-            for v in &src[tt * pool..tt * pool + pool] {
-                m = m.max(v + bias);
-            }
-            dst[at(b, tt)] = if relu { m.max(0.0) } else { m };
+        let src = &row[b * tp..b * tp + t_out * pool];
+        let out = &mut dst[base(b)..base(b) + t_out];
+        match pool {
+            1 => out.iter_mut().zip(src).for_each(|(o, v)| *o = (v + bias).max(floor)),
+            2 => out.iter_mut().zip(src.chunks_exact(2)).for_each(|(o, p)| *o = (p[0].max(p[1]) + bias).max(floor)),
+            _ => out
+                .iter_mut()
+                .zip(src.chunks_exact(pool))
+                .for_each(|(o, p)| *o = (p.iter().copied().fold(f32::NEG_INFINITY, f32::max) + bias).max(floor)),
         }
     }
 }
@@ -170,13 +184,17 @@ pub fn segment_mean(x: &Matrix, offsets: &[usize]) -> Matrix {
 
 /// `y[d_out, b] = W x + bias` (+ ReLU).
 pub fn dense(x: &Matrix, layer: &Dense, relu: bool) -> Matrix {
+    dense_with(x, layer, relu, par())
+}
+
+fn dense_with(x: &Matrix, layer: &Dense, relu: bool, par: Par) -> Matrix {
     let b = x.cols;
     let mut y = Matrix { rows: layer.d_out, cols: b, data: vec![0.0; layer.d_out * b] };
     {
         let dst = MatMut::from_row_major_slice_mut(&mut y.data, layer.d_out, b);
         let lhs = MatRef::from_row_major_slice(&layer.weight, layer.d_out, layer.d_in);
         let rhs = MatRef::from_row_major_slice(&x.data, layer.d_in, b);
-        matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, par());
+        matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, par);
     }
     for (o, row) in y.data.chunks_mut(b.max(1)).enumerate().take(layer.d_out) {
         for v in row {
@@ -202,9 +220,44 @@ pub fn l2_normalize(x: &Matrix) -> Matrix {
     y
 }
 
-/// The whole tower for a batch of windows `[n_mels, b, window_frames]` -> `[embedding_dim, b]`,
-/// layer outputs written straight into the next layer's padded input.
+/// The whole tower for a batch of windows `[n_mels, b, window_frames]` -> `[embedding_dim, b]`.
+///
+/// With several threads and windows, each thread runs the whole tower on its share of the
+/// windows (no synchronisation between layers); a single window uses the GEMMs' own threads.
 pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
+    let threads = rayon::current_num_threads();
+    if threads == 1 || x.batch == 1 {
+        return tower_on(tower, x, threads > 1);
+    }
+    let parts = threads.min(x.batch);
+    let bounds: Vec<usize> = (0..=parts).map(|i| i * x.batch / parts).collect();
+    let outs: Vec<Matrix> =
+        bounds.par_windows(2).map(|w| tower_on(tower, &windows_slice(x, w[0], w[1] - w[0]), false)).collect();
+    let d = outs[0].rows;
+    let mut y = Matrix { rows: d, cols: x.batch, data: vec![0.0; d * x.batch] };
+    for (w, part) in bounds.windows(2).zip(&outs) {
+        for r in 0..d {
+            y.data[r * x.batch + w[0]..r * x.batch + w[1]]
+                .copy_from_slice(&part.data[r * part.cols..(r + 1) * part.cols]);
+        }
+    }
+    y
+}
+
+/// Windows `start .. start + n` of `x`.
+fn windows_slice(x: &Activations, start: usize, n: usize) -> Activations {
+    let mut out = Activations::zeros(x.channels, n, x.time);
+    for c in 0..x.channels {
+        let src = (c * x.batch + start) * x.time;
+        out.data[c * n * x.time..(c + 1) * n * x.time].copy_from_slice(&x.data[src..src + n * x.time]);
+    }
+    out
+}
+
+/// The tower on one thread's share; layer outputs go straight into the next layer's padded
+/// input. `parallel`: use rayon and faer's threads inside the layers.
+fn tower_on(tower: &AudioTower, x: &Activations, parallel: bool) -> Matrix {
+    let gemm_par = if parallel { par() } else { Par::Seq };
     let spec = &tower.spec;
     let b = x.batch;
     let pool = spec.pool;
@@ -216,7 +269,7 @@ pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
         let pad = k0 / 2;
         let mut tp = t + 2 * pad;
         let first = grow(padded, x.channels * b * tp);
-        first.par_chunks_mut(b * tp).enumerate().for_each(|(c, row)| {
+        for_each_chunk(first, b * tp, parallel, |c, row| {
             let (m, s) = (tower.input_mean[c], tower.input_std[c]);
             for bb in 0..b {
                 let dst = &mut row[bb * tp..(bb + 1) * tp];
@@ -232,14 +285,14 @@ pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
         for (li, conv) in tower.convs.iter().enumerate() {
             let cols = b * tp - (conv.k - 1);
             let out = grow(gemm_out, conv.c_out * cols);
-            conv_gemm(&tower.taps[li], conv.c_out, conv.c_in, &padded[..conv.c_in * b * tp], b * tp, out);
+            conv_gemm(&tower.taps[li], conv.c_out, conv.c_in, &padded[..conv.c_in * b * tp], b * tp, out, gemm_par);
             let t_out = t / pool;
             // The next layer's padding (none after the last block: mean-pool reads it flat).
             let next_pad = if li + 1 < n_layers { tower.convs[li + 1].k / 2 } else { 0 };
             let next_tp = t_out + 2 * next_pad;
             let dst_all = grow(next, conv.c_out * b * next_tp);
             let out = &*out;
-            dst_all.par_chunks_mut(b * next_tp).enumerate().for_each(|(o, dst)| {
+            for_each_chunk(dst_all, b * next_tp, parallel, |o, dst| {
                 let row = &out[o * cols..(o + 1) * cols];
                 if next_pad > 0 {
                     for bb in 0..b {
@@ -247,7 +300,7 @@ pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
                         dst[bb * next_tp + next_pad + t_out..(bb + 1) * next_tp].fill(0.0);
                     }
                 }
-                bias_relu_pool(row, conv.bias[o], true, pool, b, tp, t_out, |bb, tt| bb * next_tp + next_pad + tt, dst);
+                bias_relu_pool(row, conv.bias[o], true, pool, b, tp, t_out, |bb| bb * next_tp + next_pad, dst);
             });
             std::mem::swap(padded, next);
             t = t_out;
@@ -260,6 +313,6 @@ pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
         for (dst, src) in pooled.data.iter_mut().zip(h.chunks(t)) {
             *dst = src.iter().sum::<f32>() / t as f32;
         }
-        dense(&pooled, &tower.fc, false)
+        dense_with(&pooled, &tower.fc, false, gemm_par)
     })
 }
