@@ -23,6 +23,14 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="$(mktemp -d)"
 fi
 
+# Plugins: the wasm target, the bundled plugins checked against their sources (rebuilt from
+# a copy at another path: the committed bytes must be reproducible), and the hostile corpus.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+bash plugin/build.sh --check
+bash fixtures/plugins/build.sh
+
 # The CLI tests run the `debut` binary, which `cargo test` alone does not build.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

@@ -12,7 +12,7 @@ use crate::audio::AudioConfig;
 use crate::backend::BackendKind;
 
 /// Top-level sections; environment variables outside them (e.g. `DEBUT_LOG`) are not settings.
-const SECTIONS: &[&str] = &["backend", "audio", "model", "inference"];
+const SECTIONS: &[&str] = &["backend", "audio", "model", "inference", "plugins"];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +23,7 @@ pub struct Config {
     pub model: Option<std::path::PathBuf>,
     pub audio: AudioConfig,
     pub inference: InferenceConfig,
+    pub plugins: crate::plugin::PluginsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -15,4 +15,6 @@ pub mod gpu;
 pub mod model;
 pub mod nn;
 pub mod output;
+pub mod plugin;
+pub mod release;
 pub mod spectral;

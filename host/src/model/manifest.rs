@@ -21,7 +21,57 @@ pub struct Manifest {
     /// The spectrogram the model was trained on; inference computes exactly this.
     pub mel: MelParams,
     pub audio_tower: AudioTowerSpec,
+    pub text_tower: TextTowerSpec,
+    pub fusion: FusionSpec,
     pub weights: WeightsRef,
+}
+
+/// The artist tower of Oramas et al.: sparse bio features from the label's plugin, weighted
+/// by the model's IDF table (tf-idf) and L2-normalised, then a feed-forward net.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextTowerSpec {
+    /// Width of the plugins' feature space; a plugin with another width is refused.
+    pub feature_dim: usize,
+    /// Hidden layer widths (ReLU after each).
+    pub hidden: Vec<usize>,
+    pub embedding_dim: usize,
+    /// Tensor name of the IDF table `[feature_dim]`.
+    pub idf: String,
+}
+
+impl TextTowerSpec {
+    pub fn default_spec() -> Self {
+        Self { feature_dim: 4096, hidden: vec![256], embedding_dim: 200, idf: "text.idf".into() }
+    }
+
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let mut t = vec![(self.idf.clone(), vec![self.feature_dim])];
+        let mut d_in = self.feature_dim;
+        for (i, &d_out) in self.hidden.iter().chain(std::iter::once(&self.embedding_dim)).enumerate() {
+            t.push((format!("text.fc{}.weight", i + 1), vec![d_out, d_in]));
+            t.push((format!("text.fc{}.bias", i + 1), vec![d_out]));
+            d_in = d_out;
+        }
+        t
+    }
+}
+
+/// Late fusion: `[audio; artist]` (each L2-normalised) through one dense layer, then
+/// L2-normalised. A track without a bio goes through with a zero artist half.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FusionSpec {
+    pub embedding_dim: usize,
+}
+
+impl FusionSpec {
+    pub fn tensors(&self, audio_dim: usize, text_dim: usize) -> Vec<(String, Vec<usize>)> {
+        vec![
+            ("fusion.weight".into(), vec![self.embedding_dim, audio_dim + text_dim]),
+            ("fusion.bias".into(), vec![self.embedding_dim]),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,16 +5,16 @@
 mod manifest;
 pub mod weights;
 
-pub use manifest::{AudioTowerSpec, FORMAT, Manifest, Provenance, WeightsRef};
+pub use manifest::{AudioTowerSpec, FORMAT, FusionSpec, Manifest, Provenance, TextTowerSpec, WeightsRef};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
-use crate::nn::{AudioTower, Conv1d, Dense};
+use crate::nn::{AudioTower, Conv1d, Dense, TextTower};
 use crate::spectral::MelParams;
 
 /// Why a model directory could not be loaded or written.
@@ -52,6 +52,8 @@ pub struct Model {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub audio: AudioTower,
+    pub text: TextTower,
+    pub fusion: Dense,
 }
 
 impl Model {
@@ -78,6 +80,9 @@ impl Model {
             return Err(ModelError::Format { found: manifest.format });
         }
         manifest.audio_tower.validate().map_err(ModelError::Architecture)?;
+        if manifest.text_tower.feature_dim == 0 || manifest.text_tower.embedding_dim == 0 {
+            return Err(ModelError::Architecture("the text tower needs positive dimensions".into()));
+        }
         manifest.mel.validate().map_err(|e| ModelError::Manifest { path: manifest_path.clone(), detail: e })?;
         if manifest.mel.n_mels != manifest.audio_tower.n_mels {
             return Err(ModelError::Architecture(format!(
@@ -92,22 +97,36 @@ impl Model {
         if !found.eq_ignore_ascii_case(&manifest.weights.sha256) {
             return Err(ModelError::Checksum { expected: manifest.weights.sha256.clone(), found });
         }
-        let tensors = weights::read(&bytes, &manifest.audio_tower.tensors())?;
-        let audio = build_audio_tower(&manifest, tensors)?;
-        Ok(Self { dir: dir.to_path_buf(), manifest, audio })
+        let mut tensors = weights::read(&bytes, &all_tensors(&manifest))?;
+        let audio = build_audio_tower(&manifest, &mut tensors)?;
+        let text = build_text_tower(&manifest, &mut tensors)?;
+        let fusion = Dense {
+            d_out: manifest.fusion.embedding_dim,
+            d_in: manifest.audio_tower.embedding_dim + manifest.text_tower.embedding_dim,
+            weight: tensors.remove("fusion.weight").expect("read() returned every expected tensor"),
+            bias: tensors.remove("fusion.bias").expect("read() returned every expected tensor"),
+        };
+        Ok(Self { dir: dir.to_path_buf(), manifest, audio, text, fusion })
     }
 
-    /// Seeded random weights for `spec` (He-uniform convs and dense, zero biases) and
-    /// placeholder input statistics; marked untrained.
+    /// Seeded random weights for `spec` (He-uniform convs and dense, zero biases),
+    /// placeholder input statistics and a flat IDF table; marked untrained.
     pub fn init(name: &str, seed: u64, spec: AudioTowerSpec, mel: MelParams, command: &str) -> (Manifest, Vec<u8>) {
+        let text_tower = TextTowerSpec::default_spec();
+        let fusion = FusionSpec { embedding_dim: spec.embedding_dim };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-        for (tname, shape) in spec.tensors() {
+        let names = spec
+            .tensors()
+            .into_iter()
+            .chain(text_tower.tensors())
+            .chain(fusion.tensors(spec.embedding_dim, text_tower.embedding_dim));
+        for (tname, shape) in names {
             let n: usize = shape.iter().product();
             let values: Vec<f32> = if tname == spec.input_mean {
                 vec![-40.0; n]
-            } else if tname == spec.input_std {
-                vec![20.0; n]
+            } else if tname == spec.input_std || tname == text_tower.idf {
+                vec![if tname == spec.input_std { 20.0 } else { 1.0 }; n]
             } else if tname.ends_with(".bias") {
                 vec![0.0; n]
             } else {
@@ -135,6 +154,8 @@ impl Model {
             },
             mel,
             audio_tower: spec,
+            text_tower,
+            fusion,
             weights: WeightsRef { file: "weights.safetensors".into(), sha256: sha256_hex(&bytes) },
         };
         (manifest, bytes)
@@ -155,7 +176,35 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn build_audio_tower(manifest: &Manifest, mut t: HashMap<String, Vec<f32>>) -> Result<AudioTower, ModelError> {
+/// Every tensor the manifest's architecture needs.
+fn all_tensors(m: &Manifest) -> Vec<(String, Vec<usize>)> {
+    let mut t = m.audio_tower.tensors();
+    t.extend(m.text_tower.tensors());
+    t.extend(m.fusion.tensors(m.audio_tower.embedding_dim, m.text_tower.embedding_dim));
+    t
+}
+
+fn build_text_tower(manifest: &Manifest, t: &mut HashMap<String, Vec<f32>>) -> Result<TextTower, ModelError> {
+    let spec = manifest.text_tower.clone();
+    let idf = t.remove(&spec.idf).expect("read() returned every expected tensor");
+    if let Some(i) = idf.iter().position(|&v| v < 0.0) {
+        return Err(ModelError::Invalid { name: spec.idf.clone(), detail: format!("feature {i} has a negative IDF") });
+    }
+    let mut layers = Vec::new();
+    let mut d_in = spec.feature_dim;
+    for (i, &d_out) in spec.hidden.iter().chain(std::iter::once(&spec.embedding_dim)).enumerate() {
+        layers.push(Dense {
+            d_out,
+            d_in,
+            weight: t.remove(&format!("text.fc{}.weight", i + 1)).expect("read() returned every expected tensor"),
+            bias: t.remove(&format!("text.fc{}.bias", i + 1)).expect("read() returned every expected tensor"),
+        });
+        d_in = d_out;
+    }
+    Ok(TextTower { spec, idf, layers })
+}
+
+fn build_audio_tower(manifest: &Manifest, t: &mut HashMap<String, Vec<f32>>) -> Result<AudioTower, ModelError> {
     let spec = manifest.audio_tower.clone();
     let mut take = |name: &str| t.remove(name).expect("read() returned every expected tensor");
     let input_mean = take(&spec.input_mean);

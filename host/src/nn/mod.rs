@@ -8,7 +8,7 @@
 pub mod cpu;
 mod tower;
 
-pub use tower::{AudioTower, TrackWindows};
+pub use tower::{AudioTower, TextTower, TrackWindows};
 
 use crate::backend::ComputeError;
 

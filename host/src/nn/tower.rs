@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{Activations, Conv1d, Dense};
-use crate::model::AudioTowerSpec;
+use crate::model::{AudioTowerSpec, TextTowerSpec};
 use crate::spectral::MelSpectrogram;
 
 /// Weights of the audio tower, ready for either backend. `id` names the weights (their
@@ -89,4 +89,13 @@ impl TrackWindows {
     pub fn tracks(&self) -> usize {
         self.offsets.len() - 1
     }
+}
+
+/// Weights of the text (artist) tower: the IDF table and the feed-forward layers.
+#[derive(Debug, Clone)]
+pub struct TextTower {
+    pub spec: TextTowerSpec,
+    pub idf: Vec<f32>,
+    /// ReLU after every layer but the last.
+    pub layers: Vec<Dense>,
 }
