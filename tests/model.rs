@@ -27,9 +27,13 @@ fn with_weight_bytes(name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
 }
 
 fn good_tensors() -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    AudioTowerSpec::dcue()
-        .tensors()
+    let spec = AudioTowerSpec::dcue();
+    let text = debut::model::TextTowerSpec::default_spec();
+    let fusion = debut::model::FusionSpec { embedding_dim: 200 };
+    spec.tensors()
         .into_iter()
+        .chain(text.tensors())
+        .chain(fusion.tensors(200, text.embedding_dim))
         .map(|(n, s)| {
             let len = s.iter().product();
             let fill = if n.ends_with("std") { 1.0 } else { 0.01 };
@@ -94,15 +98,23 @@ fn missing_extra_misshapen_mistyped_and_non_finite_tensors_are_named() {
     let i = t.iter().position(|(n, _, _)| n == "audio.input_norm.std").unwrap();
     t[i].2[5] = 0.0;
     assert!(load_err(&with_weights("std", t)).contains("band 5 has a non-positive std"));
+
+    let mut t = good_tensors();
+    t.retain(|(n, _, _)| n != "text.fc2.weight");
+    assert!(load_err(&with_weights("text-missing", t)).contains("\"text.fc2.weight\" is missing"));
+
+    let mut t = good_tensors();
+    let i = t.iter().position(|(n, _, _)| n == "text.idf").unwrap();
+    t[i].2[9] = -1.0;
+    assert!(load_err(&with_weights("idf", t)).contains("feature 9 has a negative IDF"));
 }
 
 #[test]
 fn a_non_f32_tensor_is_refused_by_dtype() {
     // Build a safetensors file by hand with one F16 tensor among the right names.
-    let spec = AudioTowerSpec::dcue();
     let mut header = serde_json::Map::new();
     let mut data: Vec<u8> = Vec::new();
-    for (name, shape) in spec.tensors() {
+    for (name, shape, _) in good_tensors() {
         let n: usize = shape.iter().product();
         let (dtype, bytes) = if name == "audio.conv1.bias" { ("F16", n * 2) } else { ("F32", n * 4) };
         header.insert(
@@ -112,7 +124,7 @@ fn a_non_f32_tensor_is_refused_by_dtype() {
         data.extend(std::iter::repeat_n(0u8, bytes));
     }
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut file = (h.len() as u64).to_le_bytes().to_vec();

@@ -112,10 +112,8 @@ fn hostile_plugins_get_their_typed_errors_and_the_host_keeps_serving() {
             Some(b) => release(b, None),
             None => input.clone(),
         };
-        let err = r
-            .load(&RouteConfig { path: hostile(name), sha256: None })
-            .and_then(|p| p.extract(&input))
-            .expect_err(name);
+        let err =
+            r.load(&RouteConfig { path: hostile(name), sha256: None }).and_then(|p| p.extract(&input)).expect_err(name);
         let took = t0.elapsed();
         eprintln!("{name:16} -> {:18} in {took:?}: {err}", err.kind());
         assert_eq!(err.kind(), kind, "{name}: {err}");
@@ -188,7 +186,8 @@ fn swapping_a_labels_plugin_while_calls_flow_changes_that_label_only() {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 // Every call succeeds: none is dropped by the swap.
-                let (p, _) = r.extract(&release("jazz from detroit", Some(label))).expect("no call fails during a swap");
+                let (p, _) =
+                    r.extract(&release("jazz from detroit", Some(label))).expect("no call fails during a swap");
                 if seen.last() != Some(&p.name) {
                     seen.push(p.name);
                 }
@@ -262,14 +261,23 @@ fn editing_the_config_file_reloads_the_routes() {
 
 #[test]
 fn plugin_cli_checks_and_runs() {
-    let (ok, out, err) = run_debut(&["plugin", "check", bundled("bio-semantic").to_str().unwrap(), "--repeat", "3"], &[]);
+    let (ok, out, err) =
+        run_debut(&["plugin", "check", bundled("bio-semantic").to_str().unwrap(), "--repeat", "3"], &[]);
     assert!(ok, "{err}");
     assert!(out.contains("bio-semantic") && out.contains("4096 dimensions") && out.contains("ar-0001.json"), "{out}");
     let (ok, _, err) = run_debut(&["plugin", "check", hostile("net-import").to_str().unwrap()], &[]);
     assert!(!ok);
     assert!(err.contains("forbidden-import") && err.contains("debut:evil/network"), "{err}");
     let (ok, out, err) = run_debut(
-        &["plugin", "run", hostile("good-echo").to_str().unwrap(), "--bio", fixture("bios/ar-0002.json").to_str().unwrap(), "--label", "X"],
+        &[
+            "plugin",
+            "run",
+            hostile("good-echo").to_str().unwrap(),
+            "--bio",
+            fixture("bios/ar-0002.json").to_str().unwrap(),
+            "--label",
+            "X",
+        ],
         &[],
     );
     assert!(ok, "{err}");

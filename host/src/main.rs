@@ -163,6 +163,18 @@ enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Plugin `extract` per call on a ~2 KB bio (instantiation included), and its share of a
+    /// track's CPU time (decode + resample + log-mel + audio tower, one thread).
+    Plugin {
+        /// A track to time the rest of the pipeline on (e.g. a 30 s MP3).
+        #[arg(long)]
+        track: PathBuf,
+        /// Plugins to time (default: the bundled bio-text and bio-semantic).
+        #[arg(long)]
+        plugin: Vec<PathBuf>,
+        #[arg(long, default_value_t = 200)]
+        repeat: usize,
+    },
     /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
     Dft {
         #[arg(long, default_value_t = 30.0)]
@@ -240,6 +252,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bench_tower(&config, &batches, &threads, repeat, gpu, !no_onnx, json)
         }
         Command::Bench { what: BenchCommand::Dft { seconds, repeat } } => bench_dft(seconds, repeat),
+        Command::Bench { what: BenchCommand::Plugin { track, plugin, repeat } } => {
+            bench_plugin(&config, &track, plugin, repeat)
+        }
         Command::Embed { audio, backend, model } => {
             if let Some(b) = backend {
                 config.backend = b;
@@ -277,8 +292,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("provenance: {} ({})", m.provenance.method, m.provenance.command);
             Ok(())
         }
-        Command::Plugin { what: PluginCommand::Check { plugin, bios, repeat } } => plugin_check(&config, &plugin, bios, repeat),
-        Command::Plugin { what: PluginCommand::Run { plugin, bio, label } } => plugin_run(&config, &plugin, &bio, label),
+        Command::Plugin { what: PluginCommand::Check { plugin, bios, repeat } } => {
+            plugin_check(&config, &plugin, bios, repeat)
+        }
+        Command::Plugin { what: PluginCommand::Run { plugin, bio, label } } => {
+            plugin_run(&config, &plugin, &bio, label)
+        }
         Command::Adapters => {
             let adapters = debut::gpu::list_adapters();
             if adapters.is_empty() {
@@ -613,8 +632,8 @@ fn model_text_dim(config: &Config) -> anyhow::Result<u32> {
 fn load_plugin(config: &Config, path: &Path) -> anyhow::Result<debut::plugin::LoadedPlugin> {
     use debut::plugin::{PluginHost, PluginRouter, RouteConfig};
     let host = Arc::new(PluginHost::new(config.plugins.limits.clone())?);
-    let router = PluginRouter::new(host, model_text_dim(config)?, &config.plugins)
-        .context("loading the configured plugins")?;
+    let router =
+        PluginRouter::new(host, model_text_dim(config)?, &config.plugins).context("loading the configured plugins")?;
     let plugin = router
         .load(&RouteConfig { path: path.to_path_buf(), sha256: None })
         .map_err(|e| anyhow::anyhow!("{} refused ({}): {e}", path.display(), e.kind()))?;
@@ -626,9 +645,19 @@ fn plugin_check(config: &Config, path: &Path, bios: Vec<PathBuf>, repeat: usize)
     let plugin = load_plugin(config, path)?;
     let info = &plugin.info;
     println!("{}: {} {} (sha256 {})", path.display(), info.name, info.version, plugin.sha256);
-    println!("  interface: debut:plugin/feature-plugin ok; imports within the sandbox; loaded in {:.1} ms", t0.elapsed().as_secs_f64() * 1e3);
-    println!("  feature space: {} dimensions (matches the model's text tower); reads {:?}", info.feature_dim, info.reads);
-    let bios = if bios.is_empty() { audio_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bios"))? } else { bios };
+    println!(
+        "  interface: debut:plugin/feature-plugin ok; imports within the sandbox; loaded in {:.1} ms",
+        t0.elapsed().as_secs_f64() * 1e3
+    );
+    println!(
+        "  feature space: {} dimensions (matches the model's text tower); reads {:?}",
+        info.feature_dim, info.reads
+    );
+    let bios = if bios.is_empty() {
+        audio_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bios"))?
+    } else {
+        bios
+    };
     let mut failures = 0;
     for bio in &bios {
         let release = read_release(bio, None)?;
@@ -665,5 +694,52 @@ fn plugin_run(config: &Config, path: &Path, bio: &Path, label: Option<String>) -
         "features": features.entries,
     });
     println!("{}", serde_json::to_string(&out)?);
+    Ok(())
+}
+
+fn bench_plugin(config: &Config, track: &Path, plugins: Vec<PathBuf>, repeat: usize) -> anyhow::Result<()> {
+    let plugins = if plugins.is_empty() {
+        vec![debut::plugin::bundled_plugin("bio-text"), debut::plugin::bundled_plugin("bio-semantic")]
+    } else {
+        plugins
+    };
+    let bio_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/bios/ar-0001.json");
+    let release = read_release(&bio_path, None)?;
+    // The rest of a track's work on one thread: decode, resample, log-mel, the audio tower.
+    let model = load_model(config)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let fe = Frontend::new(config.audio.clone(), model.mel_params(), cpu.clone());
+    let bytes = std::fs::read(track).with_context(|| format!("reading {}", track.display()))?;
+    let hint = SourceHint::from_path(track);
+    let (track_ms, emb) = pool.install(|| {
+        bench::median_ms(7, || -> anyhow::Result<Vec<Vec<f32>>> {
+            let a = fe.analyse(bytes.clone(), &hint)?;
+            Ok(embedding::audio_embeddings(&cpu, &model, &[&a.mel], 64)?)
+        })
+    });
+    emb?;
+    println!(
+        "track {}: decode + resample + log-mel + audio tower = {track_ms:.2} ms (one thread, median of 7)",
+        track.display()
+    );
+    println!("bio {} ({} bytes)", bio_path.display(), release.biography.len());
+    for path in plugins {
+        let plugin = load_plugin(config, &path)?;
+        let mut times: Vec<f64> = Vec::with_capacity(repeat);
+        for _ in 0..repeat {
+            let t0 = std::time::Instant::now();
+            plugin.extract(&release)?;
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        times.sort_by(f64::total_cmp);
+        let (p50, p95) = (times[times.len() / 2], times[times.len() * 95 / 100]);
+        println!(
+            "  {:<14} extract incl. instantiation: median {p50:.3} ms, p95 {p95:.3} ms; {:.2}% of the track's CPU time if every track brought a new bio",
+            plugin.info.name,
+            100.0 * p50 / (track_ms + p50)
+        );
+    }
+    println!("(the service extracts once per bio version and caches the artist embedding, so most tracks pay nothing)");
     Ok(())
 }

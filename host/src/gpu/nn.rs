@@ -79,7 +79,7 @@ impl NnKernels {
     }
 
     fn conv_pipeline(ctx: &GpuContext, k: usize, relu: bool) -> Result<Arc<ComputePipeline>, ComputeError> {
-        if k % 2 == 0 || k > MAX_KS {
+        if k.is_multiple_of(2) || k > MAX_KS {
             return Err(ComputeError::Shape(format!(
                 "conv kernel {k}: the WGSL conv takes odd kernels up to {MAX_KS}"
             )));
@@ -101,6 +101,7 @@ impl NnKernels {
 
     // ---- recording helpers: each records one op between device buffers ----
 
+    #[allow(clippy::too_many_arguments)]
     fn rec_affine(
         ctx: &GpuContext,
         r: &mut Recorder,

@@ -148,7 +148,7 @@ impl AudioTowerSpec {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        if self.channels.is_empty() || self.kernel % 2 == 0 || self.pool == 0 {
+        if self.channels.is_empty() || self.kernel.is_multiple_of(2) || self.pool == 0 {
             return Err("need at least one block, an odd kernel and a pool of at least 1".into());
         }
         let final_t = self.window_frames / self.pool.pow(self.channels.len() as u32);

@@ -36,7 +36,7 @@ pub fn check_conv(x: &Activations, layer: &Conv1d) -> Result<(), ComputeError> {
     if layer.weight.len() != layer.c_out * layer.c_in * layer.k || layer.bias.len() != layer.c_out {
         return shape_err(format!("conv weights do not match [{}, {}, {}]", layer.c_out, layer.c_in, layer.k));
     }
-    if layer.k % 2 == 0 {
+    if layer.k.is_multiple_of(2) {
         return shape_err(format!("'same' conv needs an odd kernel, got {}", layer.k));
     }
     Ok(())

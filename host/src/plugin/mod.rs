@@ -8,7 +8,7 @@ mod router;
 mod sandbox;
 
 pub use error::PluginError;
-pub use router::{PluginRef, PluginRouter, PluginsConfig, RouteConfig};
+pub use router::{PluginRef, PluginRouter, PluginsConfig, RouteConfig, bundled_plugin};
 pub use sandbox::{LoadedPlugin, PluginHost};
 
 use serde::{Deserialize, Serialize};

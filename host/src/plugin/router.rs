@@ -61,7 +61,8 @@ pub struct PluginRouter {
 
 impl PluginRouter {
     pub fn new(host: Arc<PluginHost>, model_dim: u32, config: &PluginsConfig) -> Result<Self, PluginError> {
-        let router = Self { host, model_dim, table: ArcSwap::from_pointee(Table::default()), generation: AtomicU64::new(0) };
+        let router =
+            Self { host, model_dim, table: ArcSwap::from_pointee(Table::default()), generation: AtomicU64::new(0) };
         router.reload(config)?;
         Ok(router)
     }
@@ -77,7 +78,8 @@ impl PluginRouter {
 
     /// Loads one plugin file: pinned hash, compile, interface, feature space.
     pub fn load(&self, route: &RouteConfig) -> Result<LoadedPlugin, PluginError> {
-        let bytes = std::fs::read(&route.path).map_err(|source| PluginError::Io { path: route.path.clone(), source })?;
+        let bytes =
+            std::fs::read(&route.path).map_err(|source| PluginError::Io { path: route.path.clone(), source })?;
         if let Some(expected) = &route.sha256 {
             let found = crate::model::sha256_hex(&bytes);
             if !found.eq_ignore_ascii_case(expected) {
@@ -97,13 +99,17 @@ impl PluginRouter {
 
     /// Loads every plugin of `config`, then swaps the table; on any error the old table stays.
     pub fn reload(&self, config: &PluginsConfig) -> Result<(), PluginError> {
-        let default_route =
-            config.default.clone().unwrap_or_else(|| RouteConfig { path: bundled_plugin("bio-semantic"), sha256: None });
+        let default_route = config
+            .default
+            .clone()
+            .unwrap_or_else(|| RouteConfig { path: bundled_plugin("bio-semantic"), sha256: None });
         let default = Some(Arc::new(self.load(&default_route)?));
         let mut labels = BTreeMap::new();
         for (label, route) in &config.labels {
             let plugin = self.load(route).map_err(|e| match e {
-                PluginError::Io { path, source } => PluginError::Io { path: path.join(format!("(label {label:?})")), source },
+                PluginError::Io { path, source } => {
+                    PluginError::Io { path: path.join(format!("(label {label:?})")), source }
+                }
                 other => other,
             })?;
             labels.insert(label.clone(), Arc::new(plugin));
@@ -127,7 +133,11 @@ impl PluginRouter {
     pub fn extract(&self, release: &ReleaseText) -> Result<(PluginRef, SparseFeatures), PluginError> {
         let plugin = self.route(release.label.as_deref())?;
         let features = plugin.extract(release)?;
-        let r = PluginRef { name: plugin.info.name.clone(), version: plugin.info.version.clone(), sha256: plugin.sha256.clone() };
+        let r = PluginRef {
+            name: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            sha256: plugin.sha256.clone(),
+        };
         Ok((r, features))
     }
 
@@ -167,8 +177,12 @@ impl PluginRouter {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 while rx.try_recv().is_ok() {}
                 match read().map_err(|e| format!("{e:#}")).and_then(|c| router.reload(&c).map_err(|e| e.to_string())) {
-                    Ok(()) => tracing::info!(trigger = why, generation = router.generation(), "plugin configuration reloaded"),
-                    Err(e) => tracing::error!(trigger = why, "plugin configuration not applied, the previous one stays: {e}"),
+                    Ok(()) => {
+                        tracing::info!(trigger = why, generation = router.generation(), "plugin configuration reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(trigger = why, "plugin configuration not applied, the previous one stays: {e}")
+                    }
                 }
             }
         })?;

@@ -107,7 +107,11 @@ impl PluginHost {
     pub fn new(limits: PluginLimits) -> Result<Self, PluginError> {
         let host_err = |e: wasmtime::Error| PluginError::Host(format!("{e:#}"));
         let mut config = Config::new();
-        config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(512 << 10).wasm_backtrace_max_frames(None);
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(512 << 10)
+            .wasm_backtrace_max_frames(None);
         if limits.disk_cache {
             // wasmtime's own cache: compiled artifacts keyed by content and engine settings.
             match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
@@ -169,10 +173,7 @@ impl PluginHost {
                 return Err(PluginError::ForbiddenImport { import: name.to_string() });
             }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| PluginError::Interface(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Interface(format!("{e:#}")))?;
         let pre = bindings::FeaturePluginPre::new(pre).map_err(|e| PluginError::Interface(format!("{e:#}")))?;
         let mut plugin = LoadedPlugin {
             pre,
