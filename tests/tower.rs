@@ -148,3 +148,51 @@ fn shape_mismatches_are_errors_not_panics() {
         assert!(b.dense(&m, &model.audio.fc, false).is_err());
     }
 }
+
+#[test]
+fn text_tower_and_fusion_match_the_reference() {
+    let model = test_model(14);
+    // Three artists' plugin outputs, one empty.
+    let rows = [
+        debut::plugin::SparseFeatures { dim: 4096, entries: vec![(3, 2.0), (100, 1.0), (4000, 3.0)] },
+        debut::plugin::SparseFeatures { dim: 4096, entries: vec![] },
+        debut::plugin::SparseFeatures {
+            dim: 4096,
+            entries: (0..300).map(|i| (i * 13, 1.0 + (i % 3) as f32)).collect(),
+        },
+    ];
+    let refs: Vec<&debut::plugin::SparseFeatures> = rows.iter().collect();
+    let x = debut::embedding::tfidf(&refs, &model.text.idf);
+    // f64 reference: dense tf-idf vectors through the layers.
+    let dense_x: Vec<Vec<f64>> = (0..4096)
+        .map(|i| {
+            (0..3)
+                .map(|r| {
+                    let (idx, val) = x.row(r);
+                    idx.iter().zip(val).find(|(j, _)| **j as usize == i).map_or(0.0, |(_, v)| f64::from(*v))
+                })
+                .collect()
+        })
+        .collect();
+    let t = &model.text;
+    let h = r::dense(&dense_x, t.layers[0].d_out, &t.layers[0].weight, &t.layers[0].bias, true);
+    let e = r::dense(&h, t.layers[1].d_out, &t.layers[1].weight, &t.layers[1].bias, false);
+    let want = flat2(&r::track_embeddings(&e, &[0, 1, 2, 3]));
+    let audio: Vec<Vec<f64>> =
+        (0..200).map(|i| (0..3).map(|c| ((i * 7 + c * 3) % 11) as f64 / 11.0 - 0.5).collect()).collect();
+    let audio_unit = r::track_embeddings(&audio, &[0, 1, 2, 3]);
+    let mut stacked = audio_unit.clone();
+    let artist: Vec<Vec<f64>> = r::track_embeddings(&e, &[0, 1, 2, 3]);
+    stacked.extend(artist.iter().cloned());
+    let fused_want = flat2(&r::track_embeddings(
+        &r::dense(&stacked, 200, &model.fusion.weight, &model.fusion.bias, false),
+        &[0, 1, 2, 3],
+    ));
+    for b in backends() {
+        let got = b.text_tower(&model.text, &x).unwrap();
+        assert!(max_abs_diff(&got.data, &want).0 < 1e-5, "{}: text tower", b.name());
+        let audio_m = Matrix { rows: 200, cols: 3, data: flat2(&audio_unit) };
+        let fused = b.fuse(&model.fusion, &audio_m, &got).unwrap();
+        assert!(max_abs_diff(&fused.data, &fused_want).0 < 1e-5, "{}: fusion", b.name());
+    }
+}

@@ -110,3 +110,63 @@ fn slice_windows(x: &crate::nn::Activations, start: usize, n: usize) -> crate::n
     }
     out
 }
+
+/// tf-idf rows for the text tower: counts x the model's IDF, each row L2-normalised (an
+/// all-zero row stays zero), as scikit-learn's `TfidfVectorizer` does.
+pub fn tfidf(rows: &[&crate::plugin::SparseFeatures], idf: &[f32]) -> crate::nn::SparseRows {
+    let mut x = crate::nn::SparseRows { dim: idf.len(), offsets: vec![0], indices: vec![], values: vec![] };
+    for f in rows {
+        let start = x.values.len();
+        for &(i, v) in &f.entries {
+            x.indices.push(i);
+            x.values.push(v * idf.get(i as usize).copied().unwrap_or(0.0));
+        }
+        let norm = x.values[start..].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt() as f32;
+        if norm > 0.0 {
+            for v in &mut x.values[start..] {
+                *v /= norm;
+            }
+        }
+        x.offsets.push(x.values.len());
+    }
+    x
+}
+
+/// Artist embeddings for plugin outputs, through the model's text tower.
+pub fn artist_embeddings(
+    backend: &Arc<dyn Backend>,
+    model: &Model,
+    features: &[&crate::plugin::SparseFeatures],
+) -> Result<Vec<Vec<f32>>, ComputeError> {
+    if features.is_empty() {
+        return Ok(Vec::new());
+    }
+    let x = tfidf(features, &model.text.idf);
+    let e = backend.text_tower(&model.text, &x)?;
+    Ok((0..e.cols).map(|c| e.column(c)).collect())
+}
+
+/// Track embeddings from audio embeddings and, where known, artist embeddings (a zero artist
+/// half otherwise).
+pub fn fused_embeddings(
+    backend: &Arc<dyn Backend>,
+    model: &Model,
+    pairs: &[(&[f32], Option<&[f32]>)],
+) -> Result<Vec<Vec<f32>>, ComputeError> {
+    let n = pairs.len();
+    let (da, dt) = (model.audio.spec.embedding_dim, model.text.spec.embedding_dim);
+    let mut audio = crate::nn::Matrix { rows: da, cols: n, data: vec![0.0; da * n] };
+    let mut artist = crate::nn::Matrix { rows: dt, cols: n, data: vec![0.0; dt * n] };
+    for (c, (a, t)) in pairs.iter().enumerate() {
+        for (r, v) in a.iter().enumerate().take(da) {
+            audio.data[r * n + c] = *v;
+        }
+        if let Some(t) = t {
+            for (r, v) in t.iter().enumerate().take(dt) {
+                artist.data[r * n + c] = *v;
+            }
+        }
+    }
+    let f = backend.fuse(&model.fusion, &audio, &artist)?;
+    Ok((0..f.cols).map(|c| f.column(c)).collect())
+}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::{Backend, ComputeError};
-use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix};
+use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows};
 use crate::spectral::cpu::{CpuStft, mel_db};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
@@ -81,5 +81,10 @@ impl Backend for CpuBackend {
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
         nn::check_tower_input(tower, windows)?;
         Ok(nn::cpu::audio_tower(tower, windows))
+    }
+
+    fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
+        nn::check_sparse(x, layer)?;
+        Ok(nn::cpu::sparse_dense(x, layer, relu))
     }
 }

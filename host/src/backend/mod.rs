@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix, TrackWindows};
+use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows, TextTower, TrackWindows};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
 /// Which compute path to use (`DEBUT_BACKEND`, `backend` in the config, `--backend`).
@@ -84,6 +84,34 @@ pub trait Backend: Send + Sync {
 
     /// Each column to unit L2 norm.
     fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError>;
+
+    /// `W x + b` (+ ReLU) for sparse inputs: `[d_out, rows]`.
+    fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError>;
+
+    /// Artist embeddings `[embedding_dim, rows]` from tf-idf rows (already weighted and
+    /// normalised, see [`crate::embedding::tfidf`]): the feed-forward layers, then L2.
+    fn text_tower(&self, tower: &TextTower, x: &SparseRows) -> Result<Matrix, ComputeError> {
+        let (first, rest) = tower.layers.split_first().ok_or_else(|| ComputeError::Shape("empty text tower".into()))?;
+        let mut h = self.sparse_dense(x, first, !rest.is_empty())?;
+        for (i, layer) in rest.iter().enumerate() {
+            h = self.dense(&h, layer, i + 1 < rest.len())?;
+        }
+        self.l2_normalize(&h)
+    }
+
+    /// Late fusion: `[audio; artist]` columns through the fusion layer, then L2.
+    fn fuse(&self, fusion: &Dense, audio: &Matrix, artist: &Matrix) -> Result<Matrix, ComputeError> {
+        if audio.cols != artist.cols || audio.rows + artist.rows != fusion.d_in {
+            return Err(ComputeError::Shape(format!(
+                "fusion reads {} features, got {} + {} for {} / {} columns",
+                fusion.d_in, audio.rows, artist.rows, audio.cols, artist.cols
+            )));
+        }
+        let mut data = audio.data.clone();
+        data.extend_from_slice(&artist.data);
+        let stacked = Matrix { rows: fusion.d_in, cols: audio.cols, data };
+        self.l2_normalize(&self.dense(&stacked, fusion, false)?)
+    }
 
     /// The audio tower over windows `[n_mels, batch, window_frames]` -> `[embedding_dim, batch]`.
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {

@@ -6,7 +6,7 @@ use super::context::{AdapterChoice, GpuContext};
 use super::nn::NnKernels;
 use super::spectral::SpectralKernels;
 use crate::backend::{Backend, ComputeError};
-use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, TrackWindows};
+use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows, TrackWindows};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
 /// One device, its kernels and their reusable buffers. Calls are serialised on the kernel
@@ -93,6 +93,11 @@ impl Backend for GpuBackend {
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
         nn::check_tower_input(tower, windows)?;
         self.nn().audio_tower(&self.ctx, tower, windows)
+    }
+
+    fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
+        nn::check_sparse(x, layer)?;
+        self.nn().sparse_dense(&self.ctx, x, layer, relu)
     }
 
     fn embed_tracks(&self, tower: &AudioTower, windows: &TrackWindows) -> Result<Matrix, ComputeError> {

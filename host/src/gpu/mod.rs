@@ -25,4 +25,5 @@ pub(crate) mod shaders {
     pub const SEGMENT_MEAN: &str = include_str!("../../../shaders/pool/segment_mean.wgsl");
     pub const L2_NORMALIZE: &str = include_str!("../../../shaders/norm/l2_normalize.wgsl");
     pub const CHANNEL_AFFINE: &str = include_str!("../../../shaders/norm/channel_affine.wgsl");
+    pub const SPARSE_DENSE: &str = include_str!("../../../shaders/matrix/sparse_dense.wgsl");
 }

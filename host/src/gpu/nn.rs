@@ -13,7 +13,7 @@ use super::buffers::{GrowableBuffer, read_f32};
 use super::record::{Recorder, UniformArena, grid_2d};
 use super::{GpuContext, shaders};
 use crate::backend::ComputeError;
-use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix};
+use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows};
 
 const TILE: u32 = 64;
 const MAX_KS: usize = 7;
@@ -326,6 +326,39 @@ impl NnKernels {
         Self::rec_l2(ctx, &mut r, &xb, &yb, x.rows, x.cols)?;
         let data = read_f32(ctx, r.finish(), &yb, &mut self.staging, x.data.len())?;
         Ok(Matrix { rows: x.rows, cols: x.cols, data })
+    }
+
+    pub(crate) fn sparse_dense(
+        &mut self,
+        ctx: &GpuContext,
+        x: &SparseRows,
+        layer: &Dense,
+        relu: bool,
+    ) -> Result<Matrix, ComputeError> {
+        let n = x.rows();
+        let offs: Vec<u32> = x.offsets.iter().map(|&o| u32_of(o, "offset")).collect::<Result<_, _>>()?;
+        let ob = self.offsets_tracks.upload(ctx, &offs)?.clone();
+        let ib = self.op_b.upload(ctx, &x.indices)?.clone();
+        let vb = self.input.upload(ctx, &x.values)?.clone();
+        let wb = self.op_w.upload(ctx, &layer.weight)?.clone();
+        let bb = self.pooled.upload(ctx, &layer.bias)?.clone();
+        let yb = self.act_a.ensure(ctx, (layer.d_out * n * 4) as u64)?.clone();
+        let pipe = ctx.pipeline(
+            &format!("sparse_dense relu={relu}"),
+            shaders::SPARSE_DENSE,
+            &[("RELU", f64::from(u8::from(relu)))],
+        )?;
+        let mut r = Recorder::new(ctx, &self.arena);
+        let (d_out, rows) = (u32_of(layer.d_out, "d_out")?, u32_of(n, "rows")?);
+        r.dispatch(
+            "sparse_dense",
+            &pipe,
+            &[&ob, &ib, &vb, &wb, &bb, &yb],
+            &[d_out, u32_of(layer.d_in, "d_in")?, rows],
+            (rows.max(1), d_out.div_ceil(64), 1),
+        )?;
+        let data = read_f32(ctx, r.finish(), &yb, &mut self.staging, layer.d_out * n)?;
+        Ok(Matrix { rows: layer.d_out, cols: n, data })
     }
 
     /// A general GEMM `c[m, n] = a[m, k] x b[k, n]` (benchmarks: DFT as a matrix product).

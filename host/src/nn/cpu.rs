@@ -207,6 +207,21 @@ fn dense_with(x: &Matrix, layer: &Dense, relu: bool, par: Par) -> Matrix {
     y
 }
 
+/// `y[d_out, r] = W x_r + bias` (+ ReLU) for sparse rows `x_r`: a gather of W's columns.
+pub fn sparse_dense(x: &super::SparseRows, layer: &Dense, relu: bool) -> Matrix {
+    let n = x.rows();
+    let mut y = Matrix { rows: layer.d_out, cols: n, data: vec![0.0; layer.d_out * n] };
+    for r in 0..n {
+        let (idx, val) = x.row(r);
+        for o in 0..layer.d_out {
+            let w = &layer.weight[o * layer.d_in..(o + 1) * layer.d_in];
+            let s: f32 = idx.iter().zip(val).map(|(&i, &v)| w[i as usize] * v).sum::<f32>() + layer.bias[o];
+            y.data[o * n + r] = if relu { s.max(0.0) } else { s };
+        }
+    }
+    y
+}
+
 /// Each column scaled to unit L2 norm (a zero column stays zero).
 pub fn l2_normalize(x: &Matrix) -> Matrix {
     let mut y = x.clone();

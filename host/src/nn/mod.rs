@@ -141,6 +141,44 @@ impl Activations {
     }
 }
 
+/// A batch of sparse vectors (CSR): row `r` holds `indices[offsets[r]..offsets[r + 1]]` with
+/// `values[..]`, every index below `dim`. Bio features of many artists.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SparseRows {
+    pub dim: usize,
+    pub offsets: Vec<usize>,
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseRows {
+    pub fn rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let (a, b) = (self.offsets[r], self.offsets[r + 1]);
+        (&self.indices[a..b], &self.values[a..b])
+    }
+}
+
+pub fn check_sparse(x: &SparseRows, layer: &Dense) -> Result<(), ComputeError> {
+    if x.dim != layer.d_in {
+        return shape_err(format!("sparse input of width {} for a layer reading {}", x.dim, layer.d_in));
+    }
+    if x.offsets.first() != Some(&0) || x.offsets.last() != Some(&x.indices.len()) || x.indices.len() != x.values.len()
+    {
+        return shape_err("malformed sparse rows".into());
+    }
+    if x.indices.iter().any(|&i| i as usize >= x.dim) {
+        return shape_err(format!("a sparse index is not below {}", x.dim));
+    }
+    if layer.weight.len() != layer.d_out * layer.d_in || layer.bias.len() != layer.d_out {
+        return shape_err(format!("dense weights do not match [{}, {}]", layer.d_out, layer.d_in));
+    }
+    Ok(())
+}
+
 /// A `[rows, cols]` matrix, row-major; features x batch for dense layers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {
