@@ -12,11 +12,32 @@ use crate::audio::AudioConfig;
 use crate::backend::BackendKind;
 
 /// Top-level sections; environment variables outside them (e.g. `DEBUT_LOG`) are not settings.
-const SECTIONS: &[&str] = &["backend", "audio", "model", "inference", "plugins"];
+const SECTIONS: &[&str] = &[
+    "backend",
+    "audio",
+    "model",
+    "inference",
+    "plugins",
+    "brokers",
+    "group_id",
+    "topics",
+    "pipeline",
+    "service",
+    "kafka",
+];
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Kafka bootstrap servers (`DEBUT_BROKERS`).
+    pub brokers: String,
+    /// Consumer group of the service (`DEBUT_GROUP_ID`); instances in one group share partitions.
+    pub group_id: String,
+    pub topics: crate::service::TopicsConfig,
+    pub pipeline: crate::service::PipelineConfig,
+    pub service: crate::service::ServiceConfig,
+    /// Extra librdkafka properties for every client (`security.protocol`, `sasl.*`, ...).
+    pub kafka: std::collections::BTreeMap<String, String>,
     /// `cpu`, `gpu` or `auto` (a real GPU when there is one, else the CPU).
     pub backend: BackendKind,
     /// Model directory (manifest.json + weights); default: the bundled `models/default`.
@@ -31,6 +52,24 @@ pub struct Config {
 pub struct InferenceConfig {
     /// Most windows in one audio-tower call (a 30 s track has 10).
     pub max_batch: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            group_id: "debut".into(),
+            topics: Default::default(),
+            pipeline: Default::default(),
+            service: Default::default(),
+            kafka: Default::default(),
+            backend: Default::default(),
+            model: None,
+            audio: Default::default(),
+            inference: Default::default(),
+            plugins: Default::default(),
+        }
+    }
 }
 
 impl Default for InferenceConfig {

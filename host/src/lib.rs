@@ -17,4 +17,5 @@ pub mod nn;
 pub mod output;
 pub mod plugin;
 pub mod release;
+pub mod service;
 pub mod spectral;

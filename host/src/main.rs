@@ -37,13 +37,31 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the pipeline over the bundled fixtures and print a summary (no setup needed).
+    /// The whole service on an in-process mock Kafka cluster, fed the bundled fixtures; prints
+    /// each track's nearest neighbours (no setup needed).
     Demo {
         #[arg(long, value_enum)]
         backend: Option<BackendKind>,
-        /// Audio files to use instead of the bundled fixtures.
+        /// A fixtures directory (with audio/, corrupt/, bios/) instead of the bundled one.
         #[arg(long)]
         fixtures: Option<PathBuf>,
+    },
+    /// The ingest service: consume releases and bios from Kafka, produce track embeddings.
+    Run {
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
+    },
+    /// The pipeline over a recorded stream (JSON lines of records), without a broker.
+    Replay {
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The front end alone over a directory of audio files: a summary per file.
+    Analyse {
+        dir: PathBuf,
+        #[arg(long, value_enum)]
+        backend: Option<BackendKind>,
     },
     /// Write the log-mel spectrogram of an audio file as a float32 .npy of shape [128, frames].
     Mel {
@@ -198,7 +216,7 @@ fn main() -> ExitCode {
 
 /// Our own info logs; only warnings from dependencies (symphonia reports skipped junk bytes
 /// and the like as warnings, which the typed errors already cover).
-const DEFAULT_LOG: &str = "warn,debut=info,symphonia=error,wgpu_hal=error";
+const DEFAULT_LOG: &str = "warn,debut=info,symphonia=off,wgpu_hal=error,librdkafka=warn";
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DEBUT_LOG")
@@ -215,13 +233,55 @@ fn init_logging(format: LogFormat) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let config_path = cli.config.clone();
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Demo { backend, fixtures } => {
             if let Some(b) = backend {
                 config.backend = b;
             }
-            demo(&config, fixtures)
+            debut::service::demo::demo(&config, &fixtures.unwrap_or_else(fixtures_dir))
+        }
+        Command::Analyse { dir, backend } => {
+            if let Some(b) = backend {
+                config.backend = b;
+            }
+            analyse_dir(&config, &dir)
+        }
+        Command::Run { backend } => {
+            if let Some(b) = backend {
+                config.backend = b;
+            }
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+                signal_hook::flag::register(sig, stop.clone())?;
+            }
+            let pipeline = debut::service::build_pipeline(&config)?;
+            if let Some(path) = &config_path {
+                let path = path.clone();
+                pipeline.router.reload_on_change(&path.clone(), move || Ok(Config::load(Some(&path))?.plugins))?;
+            }
+            let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            debut::service::run(&config, pipeline, stop, ready)
+        }
+        Command::Replay { input, out } => {
+            let pipeline = debut::service::build_pipeline(&config)?;
+            let reader = std::io::BufReader::new(
+                std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?,
+            );
+            let writer = std::io::BufWriter::new(
+                std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?,
+            );
+            let s = debut::service::replay::replay(&pipeline, &config.topics, reader, writer)?;
+            eprintln!(
+                "replayed {} records: {} embeddings, {} dead letters, {} skipped -> {}",
+                s.records,
+                s.embeddings,
+                s.dead_letters,
+                s.skipped,
+                out.display()
+            );
+            Ok(())
         }
         Command::Mel { audio, out, png, backend } => {
             if let Some(b) = backend {
@@ -419,26 +479,14 @@ fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn demo(config: &Config, fixtures: Option<PathBuf>) -> anyhow::Result<()> {
+fn analyse_dir(config: &Config, dir: &Path) -> anyhow::Result<()> {
     let fe = frontend(config)?;
-    let (dir, files) = match fixtures {
-        Some(dir) => {
-            let files = audio_files(&dir)?;
-            (dir, files)
-        }
-        None => {
-            let dir = fixtures_dir();
-            let mut files = audio_files(&dir.join("audio"))?;
-            files.extend(
-                audio_files(&dir.join("corrupt"))?.into_iter().filter(|p| p.extension().is_none_or(|e| e != "json")),
-            );
-            (dir, files)
-        }
-    };
+    let files: Vec<PathBuf> =
+        audio_files(dir)?.into_iter().filter(|p| p.extension().is_none_or(|e| e != "json")).collect();
     if files.is_empty() {
         bail!("no audio files in {}", dir.display());
     }
-    println!("debut demo: front end over {} files in {} (backend: {})", files.len(), dir.display(), fe.backend.name());
+    println!("front end over {} files in {} (backend: {})", files.len(), dir.display(), fe.backend.name());
     println!(
         "{:<34} {:>7} {:>7} {:>3} {:>7} {:>7} {:>8} {:>8}  result",
         "file", "codec", "Hz", "ch", "s", "frames", "mean dB", "ms"

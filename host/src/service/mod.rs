@@ -1,0 +1,99 @@
+//! The ingest service: Kafka in, track embeddings out. `kafka` is the only module that knows
+//! a Kafka client (rdkafka); `pipeline` holds the stages as plain functions over owned
+//! records, shared with `replay` (a recorded stream, no broker) and `demo` (an in-process
+//! mock cluster).
+
+pub mod demo;
+pub mod input;
+mod kafka;
+pub mod metrics;
+pub mod output;
+pub mod pipeline;
+pub mod replay;
+pub mod tracker;
+
+pub use kafka::run;
+pub use pipeline::{Pipeline, PipelineConfig};
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+/// `[topics]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsConfig {
+    pub releases: String,
+    pub bios: String,
+    pub embeddings: String,
+    pub dlq: String,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            releases: "debut.releases".into(),
+            bios: "debut.artist-bios".into(),
+            embeddings: "debut.track-embeddings".into(),
+            dlq: "debut.dlq".into(),
+        }
+    }
+}
+
+/// `[service]`: how the Kafka driver runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Pause consumption while records in flight hold more than this many bytes.
+    pub max_inflight_bytes: usize,
+    /// Longest a decoded track waits for others to fill a tower batch.
+    pub max_batch_wait_ms: u64,
+    pub commit_interval_ms: u64,
+    /// `/metrics` and `/healthz` listen here (empty: off).
+    pub metrics_addr: String,
+    /// Dead letters copy the original value up to this size (larger ones are dropped, flagged
+    /// by a `debut-value-dropped` header).
+    pub dlq_max_value_bytes: usize,
+    /// At start, read the bios topic up to its end before taking tracks, at most this long.
+    pub state_catch_up_s: u64,
+    /// On SIGTERM/SIGINT, finish in-flight records for at most this long.
+    pub shutdown_grace_s: u64,
+    /// Threads decoding audio (0: one per core).
+    pub decode_threads: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            max_inflight_bytes: 256 << 20,
+            max_batch_wait_ms: 20,
+            commit_interval_ms: 500,
+            metrics_addr: "127.0.0.1:9898".into(),
+            dlq_max_value_bytes: 32 << 20,
+            state_catch_up_s: 60,
+            shutdown_grace_s: 30,
+            decode_threads: 0,
+        }
+    }
+}
+
+/// Everything the pipeline needs, loaded from the configuration: model, backend, plugins.
+pub fn build_pipeline(config: &Config) -> anyhow::Result<Arc<Pipeline>> {
+    let dir = config.model_dir();
+    let model =
+        Arc::new(crate::model::Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?);
+    if !model.manifest.trained {
+        tracing::warn!(model = %model.name(), "the model is untrained (seeded random weights): embeddings are well-formed but not meaningful");
+    }
+    let backend = crate::backend::select(config.backend).context("starting the compute backend")?;
+    let host = Arc::new(crate::plugin::PluginHost::new(config.plugins.limits.clone())?);
+    let router = Arc::new(
+        crate::plugin::PluginRouter::new(host, model.manifest.text_tower.feature_dim as u32, &config.plugins)
+            .context("loading the feature plugins")?,
+    );
+    tracing::info!(backend = %backend.name(), model = %model.name(), "pipeline ready");
+    Ok(Arc::new(Pipeline::new(model, backend, router, config.audio.clone(), config.pipeline.clone())))
+}
