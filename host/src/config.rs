@@ -33,6 +33,10 @@ pub struct Config {
     pub brokers: String,
     /// Consumer group of the service (`DEBUT_GROUP_ID`); instances in one group share partitions.
     pub group_id: String,
+    /// A stable name for this instance (`DEBUT_INSTANCE_ID`, e.g. the pod name): static group
+    /// membership, so a restarted instance takes its partitions back at once instead of after
+    /// the session timeout.
+    pub instance_id: Option<String>,
     pub topics: crate::service::TopicsConfig,
     pub pipeline: crate::service::PipelineConfig,
     pub service: crate::service::ServiceConfig,
@@ -59,6 +63,7 @@ impl Default for Config {
         Self {
             brokers: "127.0.0.1:9092".into(),
             group_id: "debut".into(),
+            instance_id: None,
             topics: Default::default(),
             pipeline: Default::default(),
             service: Default::default(),

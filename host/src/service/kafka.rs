@@ -205,7 +205,9 @@ fn state_reader(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("receive.message.max.bytes", "104857600")
+        .set("max.partition.fetch.bytes", "67108864")
+        .set("fetch.max.bytes", "134217728")
+        .set("receive.message.max.bytes", "134218240")
         .create()
         .context("creating the bios state reader")?;
     let topic = config.topics.bios.clone();
@@ -374,14 +376,27 @@ pub fn run(
         tracing::warn!("artist state not caught up after {} s; taking tracks anyway", config.service.state_catch_up_s);
     }
 
-    let consumer: BaseConsumer<GroupContext> = client_config(&config)
+    let mut group_config = client_config(&config);
+    // Static members keep their identity for a whole restart (KIP-345): a long session.
+    let session_ms = if config.instance_id.is_some() { "60000" } else { "10000" };
+    group_config.set("session.timeout.ms", session_ms);
+    if let Some(id) = &config.instance_id {
+        group_config.set("group.instance.id", id);
+    }
+    for (k, v) in &config.kafka {
+        group_config.set(k, v); // explicit settings win
+    }
+    let consumer: BaseConsumer<GroupContext> = group_config
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
         .set("statistics.interval.ms", "5000")
-        .set("receive.message.max.bytes", "104857600")
+        // Oversized records must still be fetched (to be dead-lettered): brokers that do not
+        // return a first batch larger than the fetch size would otherwise stall the partition.
+        .set("max.partition.fetch.bytes", "67108864")
+        .set("fetch.max.bytes", "134217728")
+        .set("receive.message.max.bytes", "134218240")
         .create_with_context(GroupContext { tracker: tracker.clone() })
         .context("creating the group consumer")?;
     consumer
@@ -395,6 +410,7 @@ pub fn run(
         .thread_name(|i| format!("debut-decode-{i}"))
         .build()?;
     let mut last_commit = Instant::now();
+    let mut idle_since: Option<Instant> = None;
     let mut paused = false;
     let max_bytes = config.service.max_inflight_bytes;
     while !stop.load(Ordering::Relaxed) {
@@ -440,6 +456,20 @@ pub fn run(
             consumer.resume(&consumer.assignment()?)?;
             paused = false;
             tracing::info!(bytes, "consumption resumed");
+        }
+        if config.service.rejoin_idle_s > 0 {
+            let empty = consumer.assignment().map(|a| a.count() == 0).unwrap_or(false);
+            match (empty, idle_since) {
+                (false, _) => idle_since = None,
+                (true, None) => idle_since = Some(Instant::now()),
+                (true, Some(t)) if t.elapsed() >= Duration::from_secs(config.service.rejoin_idle_s) => {
+                    tracing::warn!("no partitions for {} s: rejoining the group", config.service.rejoin_idle_s);
+                    consumer.unsubscribe();
+                    consumer.subscribe(&[&config.topics.releases, &config.topics.bios])?;
+                    idle_since = None;
+                }
+                _ => {}
+            }
         }
         if last_commit.elapsed() >= Duration::from_millis(config.service.commit_interval_ms) {
             if let Err(e) = commit(&consumer, &tracker.committable(), CommitMode::Async) {

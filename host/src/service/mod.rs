@@ -63,6 +63,12 @@ pub struct ServiceConfig {
     pub shutdown_grace_s: u64,
     /// Threads decoding audio (0: one per core).
     pub decode_threads: usize,
+    /// When this instance has had no partitions for this long, leave and rejoin the group
+    /// (0: never). A safeguard for brokers that keep a crashed group leader in the group
+    /// without signalling a rebalance (Tansu 0.6 does): the rejoin, after the crashed
+    /// member's session has expired, forms a new generation. Leave it 0 with more instances
+    /// than partitions, where idle instances are normal.
+    pub rejoin_idle_s: u64,
 }
 
 impl Default for ServiceConfig {
@@ -76,6 +82,7 @@ impl Default for ServiceConfig {
             state_catch_up_s: 60,
             shutdown_grace_s: 30,
             decode_threads: 0,
+            rejoin_idle_s: 0,
         }
     }
 }
