@@ -58,31 +58,44 @@ fn mel_on_corrupt_audio_fails_with_the_cause_and_writes_nothing() {
 
 #[test]
 fn a_bad_setting_is_reported_by_name() {
-    let (ok, _, err) = run_debut(&["demo"], &[("DEBUT_BACKEND", "quantum")]);
+    let (ok, _, err) = run_debut(&["analyse", "."], &[("DEBUT_BACKEND", "quantum")]);
     assert!(!ok);
     assert!(err.contains("quantum") && err.to_lowercase().contains("backend"), "stderr: {err}");
 
     let dir = scratch_dir("config");
     let cfg = dir.join("debut.toml");
     std::fs::write(&cfg, "[audio]\nmax_secondz = 3\n").unwrap();
-    let (ok, _, err) = run_debut(&["--config", cfg.to_str().unwrap(), "demo"], &[]);
+    let (ok, _, err) = run_debut(&["--config", cfg.to_str().unwrap(), "analyse", "."], &[]);
     assert!(!ok);
     assert!(err.contains("max_secondz"), "stderr: {err}");
 }
 
 #[test]
-fn demo_analyses_every_fixture_and_rejects_each_corrupt_one() {
-    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu"], &[]);
-    assert!(ok, "demo failed: {err}");
+fn analyse_reports_every_fixture_and_rejects_each_corrupt_one() {
+    let (ok, out, err) = run_debut(&["analyse", fixture("audio").to_str().unwrap(), "--backend", "cpu"], &[]);
+    assert!(ok, "{err}");
+    let audio_count = std::fs::read_dir(fixture("audio")).unwrap().count();
+    assert!(out.contains(&format!("{audio_count} analysed, 0 rejected")), "{out}");
     let expected: std::collections::BTreeMap<String, String> =
         serde_json::from_str(&std::fs::read_to_string(fixture("corrupt/EXPECTED.json")).unwrap()).unwrap();
+    let (ok, out, err) = run_debut(&["analyse", fixture("corrupt").to_str().unwrap(), "--backend", "cpu"], &[]);
+    assert!(ok, "{err}");
     for name in expected.keys() {
         let line =
             out.lines().find(|l| l.starts_with(name.as_str())).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
         assert!(line.contains("rejected: "), "{line}");
     }
+}
+
+#[test]
+fn demo_runs_the_service_on_a_mock_cluster() {
+    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu"], &[]);
+    assert!(ok, "demo failed: {err}");
+    assert!(out.contains("Every release has an output"), "{out}");
     let audio_count = std::fs::read_dir(fixture("audio")).unwrap().count();
-    assert!(out.contains(&format!("{audio_count} analysed, {} rejected", expected.len())), "{out}");
+    let corrupt_count = std::fs::read_dir(fixture("corrupt")).unwrap().count() - 1;
+    assert!(out.contains(&format!("{audio_count} track embeddings, {corrupt_count} dead letters")), "{out}");
+    assert!(out.contains("audio+text") && out.contains("nearest neighbours"), "{out}");
 }
 
 #[test]
