@@ -7,15 +7,26 @@ cd "$(dirname "$0")/.."
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
-# A software Vulkan device (lavapipe) so the WGSL kernels run without a GPU.
+# A software Vulkan device (lavapipe) so the WGSL kernels run without a GPU; Python for the
+# tests' independent Kafka client.
 missing=()
-for pkg in mesa-vulkan-drivers libvulkan1; do
+for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-pip; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The service tests: a Kafka-compatible broker (Tansu, from crates.io; about 10 minutes to
+# build the first time) and an independent client (kafka-python).
+if ! command -v tansu >/dev/null 2>&1; then
+  echo "installing tansu (cargo install tansu --locked --features dynostore,libsql)"
+  cargo install tansu --locked --features dynostore,libsql
+fi
+if ! python3 -c "import kafka" >/dev/null 2>&1; then
+  python3 -m pip install --quiet kafka-python || python3 -m pip install --quiet --break-system-packages kafka-python
 fi
 
 # Mesa's WSI probes a Wayland socket under XDG_RUNTIME_DIR and complains when it is unset.
