@@ -48,7 +48,7 @@ def consume(brokers, topic, group, count, timeout, distinct):
         for m in c:
             key = m.key.decode("utf-8", "replace") if m.key is not None else None
             print(json.dumps({
-                "topic": m.topic, "partition": m.partition, "offset": m.offset, "key": key,
+                "topic": m.topic, "partition": m.partition, "offset": m.offset, "timestamp_ms": m.timestamp, "key": key,
                 "headers": {k: (v or b"").decode("utf-8", "replace") for k, v in m.headers},
                 "value_base64": None if m.value is None else base64.b64encode(m.value).decode(),
             }), flush=True)

@@ -94,7 +94,7 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     let mut missing = release("missing-type", "ar-0001", "audio/flac", &good);
     missing["headers"].as_object_mut().unwrap().remove("ce_type");
     let huge: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
-    let releases = vec![
+    let releases = [
         release("corrupt-audio", "ar-0001", "audio/flac", &corrupt),
         release("unknown-type", "ar-0001", "text/plain", &good),
         missing,
@@ -187,7 +187,7 @@ fn two_instances_share_the_partitions_and_one_takes_over_when_the_other_stops() 
     let sources_a = a.log_text().matches("partitions assigned").count();
     let assigned_b = b.log_text();
     assert!(sources_a > 0 && assigned_b.contains("partitions assigned"), "both joined the group");
-    let split = |log: &str| log.lines().filter(|l| l.contains("partitions assigned")).next_back().map(str::to_string);
+    let split = |log: &str| log.lines().rfind(|l| l.contains("partitions assigned")).map(str::to_string);
     let (pa, pb) = (split(&a.log_text()).unwrap(), split(&assigned_b).unwrap());
     assert!(pa.contains("group.releases") && pb.contains("group.releases"), "releases split:\n{pa}\n{pb}");
 

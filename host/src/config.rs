@@ -20,6 +20,7 @@ const SECTIONS: &[&str] = &[
     "plugins",
     "brokers",
     "group_id",
+    "instance_id",
     "topics",
     "pipeline",
     "service",
@@ -110,5 +111,19 @@ impl Config {
             Some(p) => format!("reading settings from {} and DEBUT_* variables", p.display()),
             None => "reading settings from DEBUT_* variables".to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let value = serde_json::to_value(Config::default()).unwrap();
+        let mut keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        // `model` is None by default and may serialise away; it is listed all the same.
+        keys.retain(|k| !SECTIONS.contains(&k.as_str()));
+        assert!(keys.is_empty(), "top-level settings no DEBUT_* variable reaches: {keys:?}");
     }
 }

@@ -259,13 +259,18 @@ pub struct Debut {
 
 impl Debut {
     pub fn start(broker: &Broker, topics: &Topics, group: &str, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_at(&broker.addr(), topics, group, extra_env)
+    }
+
+    /// Against any bootstrap address (the exactly-once test's in-process mock cluster).
+    pub fn start_at(brokers: &str, topics: &Topics, group: &str, extra_env: &[(&str, &str)]) -> Self {
         let metrics_port = free_port();
         let dir = scratch_dir(&format!("debut-{group}-{metrics_port}"));
         let log = dir.join("debut.log");
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(crate::debut_bin());
         cmd.args(["run"])
-            .env("DEBUT_BROKERS", broker.addr())
+            .env("DEBUT_BROKERS", brokers)
             .env("DEBUT_GROUP_ID", group)
             .env("DEBUT_TOPICS__RELEASES", &topics.releases)
             .env("DEBUT_TOPICS__BIOS", &topics.bios)
@@ -307,6 +312,20 @@ impl Debut {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The exit status once it has exited by itself, waiting at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let t0 = Instant::now();
+        let c = self.child.as_mut()?;
+        while t0.elapsed() < timeout {
+            if let Some(status) = c.try_wait().ok().flatten() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
     }
 
     /// kill -9.

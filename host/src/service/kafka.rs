@@ -6,16 +6,22 @@
 //! artist table; the batcher runs the audio tower over decoded tracks, expires bio waits and
 //! produces; the producer's delivery callbacks complete inputs in the offset tracker. An
 //! input's offset is committed only once every output it led to is acknowledged.
+//!
+//! Under `service.exactly_once` the batcher, which owns production, also owns a Kafka
+//! transaction: every commit interval (and before a rebalance takes partitions away) it
+//! waits for the open transaction's acknowledgements, adds the offsets of the inputs now
+//! complete, and commits outputs and offsets together. Outputs of records from partitions
+//! already handed over are dropped: their new owner redoes them in its own transactions.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender, select};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
@@ -32,6 +38,8 @@ use crate::config::Config;
 /// and turns librdkafka's statistics into lag gauges.
 struct GroupContext {
     tracker: Arc<OffsetTracker>,
+    /// Under exactly-once, commits go through the batcher's transaction.
+    txn: Option<Sender<TxnCommit>>,
 }
 
 impl ClientContext for GroupContext {
@@ -52,9 +60,21 @@ impl ConsumerContext for GroupContext {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: BTreeSet<(String, i32)> =
                 tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect();
-            let offsets = self.tracker.revoke(&parts);
-            if let Err(e) = commit(consumer, &offsets, CommitMode::Sync) {
-                tracing::warn!("commit before giving up partitions: {e}");
+            if let Some(txn) = &self.txn {
+                // The offsets of what is done go out with the open transaction; the rest is
+                // the next owner's.
+                let (done, wait) = crossbeam_channel::bounded(1);
+                let request = TxnCommit { group: consumer.group_metadata(), revoke: parts.clone(), done: Some(done) };
+                // A closed channel means the batcher has stopped, after its last commit.
+                if txn.send(request).is_ok() && wait.recv_timeout(TXN_TIMEOUT).is_err() {
+                    tracing::warn!("no transaction commit before giving up partitions");
+                }
+                self.tracker.revoke(&parts);
+            } else {
+                let offsets = self.tracker.revoke(&parts);
+                if let Err(e) = commit(consumer, &offsets, CommitMode::Sync) {
+                    tracing::warn!("commit before giving up partitions: {e}");
+                }
             }
             tracing::info!(partitions = parts.len(), "partitions revoked");
         }
@@ -69,6 +89,14 @@ impl ConsumerContext for GroupContext {
     }
 }
 
+fn offset_list(offsets: &[(String, i32, i64)]) -> anyhow::Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
+    }
+    Ok(tpl)
+}
+
 fn commit<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     offsets: &[(String, i32, i64)],
@@ -77,17 +105,72 @@ fn commit<C: ConsumerContext>(
     if offsets.is_empty() {
         return Ok(());
     }
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in offsets {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o))?;
+    consumer.commit(&offset_list(offsets)?, mode)?;
+    Ok(())
+}
+
+/// How long a transaction step (flush, offsets, commit) may take before the service gives up.
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Asks the batcher to commit the open transaction.
+struct TxnCommit {
+    /// The consumer's group metadata, which fences a member that has lost its partitions.
+    group: Option<ConsumerGroupMetadata>,
+    /// Partitions a rebalance is taking away: their offsets go into this transaction, and
+    /// later outputs of their records are dropped.
+    revoke: BTreeSet<(String, i32)>,
+    done: Option<Sender<()>>,
+}
+
+/// The batcher's side of exactly-once.
+struct Transactions {
+    requests: Receiver<TxnCommit>,
+    group: Option<ConsumerGroupMetadata>,
+    /// Set when a transaction fails: the service stops, and a restart resumes from the last
+    /// committed transaction.
+    failed: Arc<Mutex<Option<String>>>,
+}
+
+/// Commits the open transaction with the offsets of every input now complete, then opens
+/// the next one.
+fn commit_transaction(
+    producer: &ThreadedProducer<AckContext>,
+    group: &ConsumerGroupMetadata,
+    revoke: &BTreeSet<(String, i32)>,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    producer.flush(TXN_TIMEOUT).context("flushing the transaction's outputs")?;
+    let ctx = producer.context();
+    // flush() returns once the queue is empty; the poll thread may still be inside the last
+    // delivery callbacks, which complete inputs.
+    while ctx.delivered.load(Ordering::Acquire) < ctx.sent.load(Ordering::Acquire) {
+        anyhow::ensure!(t0.elapsed() < TXN_TIMEOUT, "delivery reports did not arrive");
+        std::thread::sleep(Duration::from_millis(1));
     }
-    consumer.commit(&tpl, mode)?;
+    let mut offsets: std::collections::BTreeMap<(String, i32), i64> =
+        ctx.tracker.committable().into_iter().map(|(t, p, o)| ((t, p), o)).collect();
+    if !revoke.is_empty() {
+        offsets.extend(ctx.tracker.revoke(revoke).into_iter().map(|(t, p, o)| ((t, p), o)));
+    }
+    if !offsets.is_empty() {
+        let list: Vec<(String, i32, i64)> = offsets.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+        producer
+            .send_offsets_to_transaction(&offset_list(&list)?, group, TXN_TIMEOUT)
+            .context("adding input offsets to the transaction")?;
+    }
+    producer.commit_transaction(TXN_TIMEOUT).context("committing the transaction")?;
+    producer.begin_transaction().context("opening the next transaction")?;
+    metrics::counter!("debut_transactions_total").increment(1);
+    metrics::histogram!("debut_stage_seconds", "stage" => "transaction").record(t0.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Completes inputs when their outputs are acknowledged.
 struct AckContext {
     tracker: Arc<OffsetTracker>,
+    /// Records handed to librdkafka, and delivery reports handled.
+    sent: AtomicU64,
+    delivered: AtomicU64,
 }
 
 struct Delivery {
@@ -115,6 +198,21 @@ impl ProducerContext for AckContext {
                 metrics::counter!("debut_delivery_errors_total").increment(1);
                 tracing::error!(inputs = ?delivery.completes, "output refused by the broker, inputs stay uncommitted: {e}");
             }
+        }
+        self.delivered.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// `service.transactional_id`, or one derived from the group and this instance.
+fn transactional_id(config: &Config) -> String {
+    if !config.service.transactional_id.is_empty() {
+        return config.service.transactional_id.clone();
+    }
+    match &config.instance_id {
+        Some(id) => format!("{}.{id}", config.group_id),
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}.{}.{}", config.group_id, host.trim(), std::process::id())
         }
     }
 }
@@ -146,6 +244,13 @@ fn in_record(m: &BorrowedMessage<'_>) -> InRecord {
 
 /// Produces `out`, waiting (not dropping) while librdkafka's queue is full.
 fn produce(producer: &ThreadedProducer<AckContext>, config: &Config, out: Out, stop_waiting: &AtomicBool) {
+    let tracker = &producer.context().tracker;
+    if config.service.exactly_once && !out.completes.iter().all(|p| tracker.is_in_flight(p)) {
+        // Its partition was handed over: the new owner produces it in its own transaction.
+        metrics::counter!("debut_outputs_dropped_total", "reason" => "revoked").increment(1);
+        tracing::debug!(inputs = ?out.completes, "dropping the output of a revoked partition");
+        return;
+    }
     let topic = match &out.kind {
         OutKind::Embedding(_) => &config.topics.embeddings,
         OutKind::DeadLetter { stage, kind, .. } => {
@@ -157,7 +262,7 @@ fn produce(producer: &ThreadedProducer<AckContext>, config: &Config, out: Out, s
     if let OutKind::DeadLetter { stage, kind, error, original } = &out.kind {
         tracing::warn!(stage = stage.as_str(), kind = %kind, source = %format!("{}/{}/{}", original.topic, original.partition, original.offset), "dead letter: {error}");
     }
-    let (key, value, headers) = out.wire(config.service.dlq_max_value_bytes);
+    let super::output::WireRecord { key, value, headers } = out.wire(config.service.dlq_max_value_bytes);
     let mut owned = OwnedHeaders::new_with_capacity(headers.len());
     for (k, v) in &headers {
         owned = owned.insert(Header { key: k, value: Some(v.as_slice()) });
@@ -173,7 +278,10 @@ fn produce(producer: &ThreadedProducer<AckContext>, config: &Config, out: Out, s
     }
     loop {
         match producer.send(record) {
-            Ok(()) => return,
+            Ok(()) => {
+                producer.context().sent.fetch_add(1, Ordering::Release);
+                return;
+            }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 record = r;
                 if stop_waiting.load(Ordering::Relaxed) {
@@ -257,9 +365,11 @@ fn batcher(
     producer: ThreadedProducer<AckContext>,
     analysed: Receiver<Analysed>,
     outs: Receiver<Out>,
+    mut txn: Option<Transactions>,
     started: Instant,
     done: Arc<AtomicBool>,
 ) {
+    let requests = txn.as_ref().map_or_else(crossbeam_channel::never, |t| t.requests.clone());
     let now_ms = || started.elapsed().as_millis() as u64;
     let max_wait = Duration::from_millis(config.service.max_batch_wait_ms);
     let window = pipeline.model.audio.spec.window_frames;
@@ -284,6 +394,21 @@ fn batcher(
                 Ok(o) => produce(&producer, &config, o, &never_stop),
                 Err(_) => closed = true,
             },
+            recv(requests) -> r => if let (Ok(r), Some(t)) = (r, txn.as_mut()) {
+                if let Some(g) = r.group {
+                    t.group = Some(g);
+                }
+                if let Some(g) = &t.group
+                    && let Err(e) = commit_transaction(&producer, g, &r.revoke)
+                {
+                    tracing::error!("exactly-once: {e:#}; stopping (a restart resumes from the last committed transaction)");
+                    *t.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                    break;
+                }
+                if let Some(d) = r.done {
+                    let _ = d.send(());
+                }
+            },
             default(timeout) => {}
         }
         let full = windows >= pipeline.config.max_batch_windows;
@@ -303,6 +428,12 @@ fn batcher(
             last_expiry = Instant::now();
         }
         if closed && analysed.is_empty() && outs.is_empty() {
+            if let Some(Transactions { group: Some(g), failed, .. }) = &txn
+                && let Err(e) = commit_transaction(&producer, g, &BTreeSet::new())
+            {
+                tracing::error!("exactly-once: the last transaction failed: {e:#}");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+            }
             break;
         }
     }
@@ -323,12 +454,37 @@ pub fn run(
     let tracker = Arc::new(OffsetTracker::default());
     super::metrics::recorder();
 
-    let producer: ThreadedProducer<AckContext> = client_config(&config)
-        .set("message.timeout.ms", "0")
-        .set("message.max.bytes", "67108864")
-        .set("linger.ms", "5")
-        .create_with_context(AckContext { tracker: tracker.clone() })
+    let mut producer_config = client_config(&config);
+    producer_config.set("message.max.bytes", "67108864").set("linger.ms", "5");
+    if config.service.exactly_once {
+        // A delivery that fails within the transaction timeout fails the transaction.
+        producer_config.set("transactional.id", transactional_id(&config)).set("message.timeout.ms", "60000");
+    } else {
+        // Retry transient errors forever; what fails is permanent.
+        producer_config.set("message.timeout.ms", "0");
+    }
+    for (k, v) in &config.kafka {
+        producer_config.set(k, v); // explicit settings win
+    }
+    let producer: ThreadedProducer<AckContext> = producer_config
+        .create_with_context(AckContext {
+            tracker: tracker.clone(),
+            sent: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        })
         .context("creating the producer")?;
+    let failed = Arc::new(Mutex::new(None::<String>));
+    let (txn_tx, txn) = if config.service.exactly_once {
+        producer.init_transactions(Duration::from_secs(30)).context(
+            "exactly_once: starting Kafka transactions (the broker must support them: Apache Kafka 2.5+ does, Tansu 0.6 does not)",
+        )?;
+        producer.begin_transaction().context("exactly_once: opening the first transaction")?;
+        tracing::info!(transactional_id = %transactional_id(&config), "exactly-once: outputs and offsets commit in transactions");
+        let (tx, rx) = crossbeam_channel::bounded::<TxnCommit>(4);
+        (Some(tx), Some(Transactions { requests: rx, group: None, failed: failed.clone() }))
+    } else {
+        (None, None)
+    };
 
     let (tx_analysed, rx_analysed) = crossbeam_channel::bounded::<Analysed>(1024);
     let (tx_out, rx_out) = crossbeam_channel::unbounded::<Out>();
@@ -349,7 +505,7 @@ pub fn run(
             (config.clone(), pipeline.clone(), producer.clone(), batcher_done.clone());
         std::thread::Builder::new()
             .name("debut-batcher".into())
-            .spawn(move || batcher(config, pipeline, producer, rx_analysed, rx_out, started, done))?
+            .spawn(move || batcher(config, pipeline, producer, rx_analysed, rx_out, txn, started, done))?
     };
 
     let last_poll = Arc::new(AtomicU64::new(0));
@@ -397,7 +553,7 @@ pub fn run(
         .set("max.partition.fetch.bytes", "67108864")
         .set("fetch.max.bytes", "134217728")
         .set("receive.message.max.bytes", "134218240")
-        .create_with_context(GroupContext { tracker: tracker.clone() })
+        .create_with_context(GroupContext { tracker: tracker.clone(), txn: txn_tx.clone() })
         .context("creating the group consumer")?;
     consumer
         .subscribe(&[&config.topics.releases, &config.topics.bios])
@@ -414,6 +570,9 @@ pub fn run(
     let mut paused = false;
     let max_bytes = config.service.max_inflight_bytes;
     while !stop.load(Ordering::Relaxed) {
+        if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            anyhow::bail!("exactly-once transaction failed: {e}");
+        }
         last_poll.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -472,7 +631,11 @@ pub fn run(
             }
         }
         if last_commit.elapsed() >= Duration::from_millis(config.service.commit_interval_ms) {
-            if let Err(e) = commit(&consumer, &tracker.committable(), CommitMode::Async) {
+            if let Some(txn) = &txn_tx {
+                // Skipped while the batcher is still busy with earlier requests.
+                let _ =
+                    txn.try_send(TxnCommit { group: consumer.group_metadata(), revoke: BTreeSet::new(), done: None });
+            } else if let Err(e) = commit(&consumer, &tracker.committable(), CommitMode::Async) {
                 tracing::warn!("commit: {e}");
             }
             last_commit = Instant::now();
@@ -488,11 +651,21 @@ pub fn run(
         }
         let _ = consumer.poll(Duration::from_millis(50));
     }
+    if let Some(txn) = &txn_tx {
+        // The batcher commits its last transaction with the latest group metadata.
+        let _ = txn.send(TxnCommit { group: consumer.group_metadata(), revoke: BTreeSet::new(), done: None });
+    }
     drop(tx_analysed);
     drop(tx_out);
+    drop(txn_tx);
     let _ = batcher_handle.join();
-    let _ = commit(&consumer, &tracker.committable(), CommitMode::Sync);
+    if !config.service.exactly_once {
+        let _ = commit(&consumer, &tracker.committable(), CommitMode::Sync);
+    }
     consumer.unsubscribe();
     tracing::info!(left_in_flight = tracker.in_flight(), "stopped");
+    if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        anyhow::bail!("exactly-once transaction failed: {e}");
+    }
     Ok(())
 }

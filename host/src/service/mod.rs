@@ -69,6 +69,14 @@ pub struct ServiceConfig {
     /// member's session has expired, forms a new generation. Leave it 0 with more instances
     /// than partitions, where idle instances are normal.
     pub rejoin_idle_s: u64,
+    /// Exactly-once: outputs and input offsets commit together in Kafka transactions, and
+    /// read_committed consumers downstream see each input's outputs once. Needs a broker
+    /// with transactions (Apache Kafka 2.5+, Redpanda; not Tansu 0.6).
+    pub exactly_once: bool,
+    /// The producer's `transactional.id` under `exactly_once` (empty: `<group_id>.<instance_id>`,
+    /// or `<group_id>.<host>.<pid>` without an instance id). Keep it stable across restarts
+    /// of one instance so a restart fences and aborts the crashed run's open transaction.
+    pub transactional_id: String,
 }
 
 impl Default for ServiceConfig {
@@ -83,6 +91,8 @@ impl Default for ServiceConfig {
             shutdown_grace_s: 30,
             decode_threads: 0,
             rejoin_idle_s: 0,
+            exactly_once: false,
+            transactional_id: String::new(),
         }
     }
 }

@@ -35,6 +35,14 @@ pub enum OutKind {
     DeadLetter { original: Box<InRecord>, stage: Stage, kind: String, error: String },
 }
 
+/// Key, value and headers of a record to produce.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WireRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
 /// One record to produce, and the inputs it completes when acknowledged.
 #[derive(Debug, Clone)]
 pub struct Out {
@@ -51,15 +59,15 @@ impl Out {
         }
     }
 
-    /// Key, value and headers as they go on the wire (`dlq_max_value` caps a dead letter's
-    /// copied value; a larger one is dropped and flagged in a header).
-    pub fn wire(&self, dlq_max_value: usize) -> (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, Vec<u8>)>) {
+    /// The record as it goes on the wire (`dlq_max_value` caps a dead letter's copied value;
+    /// a larger one is dropped and flagged in a header).
+    pub fn wire(&self, dlq_max_value: usize) -> WireRecord {
         match &self.kind {
-            OutKind::Embedding(e) => (
-                Some(e.track_id.clone().into_bytes()),
-                Some(serde_json::to_vec(e).expect("embedding serialises")),
-                vec![("content-type".into(), b"application/json".to_vec())],
-            ),
+            OutKind::Embedding(e) => WireRecord {
+                key: Some(e.track_id.clone().into_bytes()),
+                value: Some(serde_json::to_vec(e).expect("embedding serialises")),
+                headers: vec![("content-type".into(), b"application/json".to_vec())],
+            },
             OutKind::DeadLetter { original, stage, kind, error } => {
                 let mut headers: Vec<(String, Vec<u8>)> =
                     original.headers.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect();
@@ -78,7 +86,7 @@ impl Out {
                     ));
                     value = None;
                 }
-                (original.key.clone(), value, headers)
+                WireRecord { key: original.key.clone(), value, headers }
             }
         }
     }

@@ -79,7 +79,7 @@ struct OutputLine {
 }
 
 fn line(out: &Out, topics: &TopicsConfig) -> OutputLine {
-    let (key, value, headers) = out.wire(usize::MAX);
+    let super::output::WireRecord { key, value, headers } = out.wire(usize::MAX);
     let headers = headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
     let key = key.map(|k| String::from_utf8_lossy(&k).into_owned());
     match &out.kind {

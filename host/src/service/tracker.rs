@@ -49,6 +49,11 @@ impl OffsetTracker {
         }
     }
 
+    /// Whether `pos` was consumed here and is not yet complete (nor revoked).
+    pub fn is_in_flight(&self, pos: &Position) -> bool {
+        self.parts().get(&(pos.topic.clone(), pos.partition)).is_some_and(|p| p.in_flight.contains_key(&pos.offset))
+    }
+
     pub fn in_flight_bytes(&self) -> usize {
         self.bytes.load(Ordering::Relaxed)
     }
