@@ -16,7 +16,8 @@ debut="${3:-$root/target/dist/debut}"
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { kill "${broker:-0}" "${svc:-0}" 2>/dev/null || true; }
+# (never `kill 0`: that is the whole process group, this shell included)
+cleanup() { for p in ${broker:-} ${svc:-}; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 (cd "$work" && exec tansu broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" > tansu.log 2>&1) &
 broker=$!
