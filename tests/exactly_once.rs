@@ -74,6 +74,34 @@ fn read_committed(brokers: &str, topic: &str, partitions: i32, keys: usize) -> V
     out
 }
 
+/// librdkafka's mock cluster with the service's topics (releases in 4 partitions) and the
+/// bundled bios published.
+struct Mock {
+    _cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    brokers: String,
+    topics: Topics,
+    producer: BaseProducer,
+}
+
+impl Mock {
+    fn start(prefix: &str) -> Self {
+        let cluster = MockCluster::new(1).unwrap();
+        let brokers = cluster.bootstrap_servers();
+        let topics = Topics {
+            releases: format!("{prefix}.releases"),
+            bios: format!("{prefix}.bios"),
+            embeddings: format!("{prefix}.embeddings"),
+            dlq: format!("{prefix}.dlq"),
+        };
+        for (t, parts) in [(&topics.releases, 4), (&topics.bios, 2), (&topics.embeddings, 4), (&topics.dlq, 1)] {
+            cluster.create_topic(t, parts, 1).unwrap();
+        }
+        let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+        send(&producer, &topics.bios, &bios().iter().map(bio_record).collect::<Vec<_>>());
+        Self { _cluster: cluster, brokers, topics, producer }
+    }
+}
+
 fn releases(prefix: &str) -> (Vec<Value>, BTreeSet<String>) {
     let bios = bios();
     let mut ids = BTreeSet::new();
@@ -91,19 +119,7 @@ fn releases(prefix: &str) -> (Vec<Value>, BTreeSet<String>) {
 
 #[test]
 fn exactly_once_commits_outputs_and_offsets_in_transactions() {
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let topics = Topics {
-        releases: "eos.releases".into(),
-        bios: "eos.bios".into(),
-        embeddings: "eos.embeddings".into(),
-        dlq: "eos.dlq".into(),
-    };
-    for (t, parts) in [(&topics.releases, 4), (&topics.bios, 2), (&topics.embeddings, 4), (&topics.dlq, 1)] {
-        cluster.create_topic(t, parts, 1).unwrap();
-    }
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-    send(&producer, &topics.bios, &bios().iter().map(bio_record).collect::<Vec<_>>());
+    let Mock { _cluster, brokers, topics, producer } = Mock::start("eos");
     let (records, ids) = releases("eos");
     send(&producer, &topics.releases, &records);
 
@@ -134,19 +150,7 @@ fn exactly_once_commits_outputs_and_offsets_in_transactions() {
 /// clean hand-over are checked.
 #[test]
 fn exactly_once_hands_partitions_over_through_a_transaction_commit() {
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let topics = Topics {
-        releases: "eosr.releases".into(),
-        bios: "eosr.bios".into(),
-        embeddings: "eosr.embeddings".into(),
-        dlq: "eosr.dlq".into(),
-    };
-    for (t, parts) in [(&topics.releases, 4), (&topics.bios, 2), (&topics.embeddings, 4), (&topics.dlq, 1)] {
-        cluster.create_topic(t, parts, 1).unwrap();
-    }
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-    send(&producer, &topics.bios, &bios().iter().map(bio_record).collect::<Vec<_>>());
+    let Mock { _cluster, brokers, topics, producer } = Mock::start("eosr");
     let (first, mut ids) = releases("r1");
     send(&producer, &topics.releases, &first);
     // No instance ids: static members have a 60 s session, and the mock cluster waits that
