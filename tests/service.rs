@@ -249,3 +249,25 @@ fn a_broker_restart_loses_nothing() {
     let keys: BTreeSet<String> = out.iter().filter_map(|r| r.key.clone()).collect();
     assert_eq!(keys, ids, "log:\n{}", debut.log_text());
 }
+
+#[test]
+fn a_backlog_larger_than_the_in_flight_bound_pauses_consumption_and_loses_nothing() {
+    let _g = serial();
+    let broker = Broker::start("backlog");
+    let topics = Topics::create(&broker, "backlog", 4);
+    produce(&broker, &topics.bios, &bios().iter().map(bio_record).collect::<Vec<_>>());
+    let (releases, ids) = fixture_releases(3, "bl");
+    let backlog: usize = audio_fixtures().iter().map(|(_, _, b)| b.len()).sum::<usize>() * 3;
+    produce(&broker, &topics.releases, &releases);
+    // A bound far below the backlog: the consumer must stop fetching, drain, and go on.
+    let bound = 512 * 1024;
+    assert!(backlog > 8 * bound, "the backlog ({backlog} B) must dwarf the bound");
+    let debut = Debut::start(&broker, &topics, "backlog", &[("DEBUT_SERVICE__MAX_INFLIGHT_BYTES", "524288")]);
+    let out = consume(&broker, &topics.embeddings, "reader", ids.len(), 180, true);
+    let keys: BTreeSet<String> = out.iter().filter_map(|r| r.key.clone()).collect();
+    let log = debut.log_text();
+    assert_eq!(keys, ids, "log:\n{log}");
+    let (paused, resumed) = (log.matches("consumption paused").count(), log.matches("consumption resumed").count());
+    assert!(paused >= 1 && resumed >= 1, "paused {paused}, resumed {resumed} times:\n{log}");
+    eprintln!("{} tracks ({backlog} B of audio) through a {bound} B in-flight bound: paused {paused} times", ids.len());
+}
