@@ -93,6 +93,29 @@ impl Config {
     pub fn model_dir(&self) -> std::path::PathBuf {
         self.model.clone().unwrap_or_else(bundled_model_dir)
     }
+
+    /// The service's Kafka side: connection, topics, delivery.
+    pub fn kafka_settings(&self) -> crate::service::KafkaSettings {
+        crate::service::KafkaSettings {
+            brokers: self.brokers.clone(),
+            group_id: self.group_id.clone(),
+            instance_id: self.instance_id.clone(),
+            topics: self.topics.clone(),
+            service: self.service.clone(),
+            kafka: self.kafka.clone(),
+        }
+    }
+
+    /// What the pipeline is built from.
+    pub fn pipeline_settings(&self) -> crate::service::PipelineSettings {
+        crate::service::PipelineSettings {
+            model_dir: self.model_dir(),
+            backend: self.backend,
+            audio: self.audio.clone(),
+            plugins: self.plugins.clone(),
+            pipeline: self.pipeline.clone(),
+        }
+    }
 }
 
 impl Config {

@@ -240,7 +240,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(b) = backend {
                 config.backend = b;
             }
-            debut::service::demo::demo(&config, &fixtures.unwrap_or_else(fixtures_dir))
+            debut::service::demo::demo(
+                &config.kafka_settings(),
+                &config.pipeline_settings(),
+                &fixtures.unwrap_or_else(fixtures_dir),
+            )
         }
         Command::Analyse { dir, backend } => {
             if let Some(b) = backend {
@@ -256,16 +260,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
                 signal_hook::flag::register(sig, stop.clone())?;
             }
-            let pipeline = debut::service::build_pipeline(&config)?;
+            let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
             if let Some(path) = &config_path {
                 let path = path.clone();
                 pipeline.router.reload_on_change(&path.clone(), move || Ok(Config::load(Some(&path))?.plugins))?;
             }
             let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            debut::service::run(&config, pipeline, stop, ready)
+            debut::service::run(&config.kafka_settings(), pipeline, stop, ready)
         }
         Command::Replay { input, out } => {
-            let pipeline = debut::service::build_pipeline(&config)?;
+            let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
             let reader = std::io::BufReader::new(
                 std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?,
             );

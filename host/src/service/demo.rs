@@ -16,7 +16,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::config::Config;
+use super::{KafkaSettings, PipelineSettings};
 use crate::embedding::TrackEmbedding;
 use crate::release::ArtistBio;
 
@@ -47,13 +47,14 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-pub fn demo(base: &Config, fixtures: &Path) -> anyhow::Result<()> {
+pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path) -> anyhow::Result<()> {
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
-    let mut config = base.clone();
+    let mut config = kafka.clone();
     config.brokers = cluster.bootstrap_servers();
     config.service.metrics_addr = String::new();
     config.service.state_catch_up_s = 10;
-    config.pipeline.bio_wait_ms = 1_000;
+    let mut pipeline_settings = pipeline.clone();
+    pipeline_settings.pipeline.bio_wait_ms = 1_000;
     let t = &config.topics;
     for (topic, parts) in [(&t.releases, 4), (&t.bios, 2), (&t.embeddings, 4), (&t.dlq, 1)] {
         cluster.create_topic(topic, parts, 1)?;
@@ -104,7 +105,7 @@ pub fn demo(base: &Config, fixtures: &Path) -> anyhow::Result<()> {
     producer.flush(Duration::from_secs(10))?;
     println!("published {} bios and {} track releases ({} of them corrupt)", bios.len(), tracks.len(), corrupt.len());
 
-    let pipeline = crate::service::build_pipeline(&config)?;
+    let pipeline = crate::service::build_pipeline(&pipeline_settings)?;
     let (stop, ready) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let service = {
         let (config, stop, ready) = (config.clone(), stop.clone(), ready.clone());

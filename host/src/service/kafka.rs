@@ -32,7 +32,7 @@ use super::input::{InRecord, Position};
 use super::output::{Out, OutKind};
 use super::pipeline::{Analysed, Pipeline};
 use super::tracker::OffsetTracker;
-use crate::config::Config;
+use super::KafkaSettings;
 
 /// The group consumer's context: commits and forgets partitions a rebalance takes away,
 /// and turns librdkafka's statistics into lag gauges.
@@ -204,7 +204,7 @@ impl ProducerContext for AckContext {
 }
 
 /// `service.transactional_id`, or one derived from the group and this instance.
-fn transactional_id(config: &Config) -> String {
+fn transactional_id(config: &KafkaSettings) -> String {
     if !config.service.transactional_id.is_empty() {
         return config.service.transactional_id.clone();
     }
@@ -217,7 +217,7 @@ fn transactional_id(config: &Config) -> String {
     }
 }
 
-fn client_config(config: &Config) -> ClientConfig {
+fn client_config(config: &KafkaSettings) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers);
     for (k, v) in &config.kafka {
@@ -243,7 +243,7 @@ fn in_record(m: &BorrowedMessage<'_>) -> InRecord {
 }
 
 /// Produces `out`, waiting (not dropping) while librdkafka's queue is full.
-fn produce(producer: &ThreadedProducer<AckContext>, config: &Config, out: Out, stop_waiting: &AtomicBool) {
+fn produce(producer: &ThreadedProducer<AckContext>, config: &KafkaSettings, out: Out, stop_waiting: &AtomicBool) {
     let tracker = &producer.context().tracker;
     if config.service.exactly_once && !out.completes.iter().all(|p| tracker.is_in_flight(p)) {
         // Its partition was handed over: the new owner produces it in its own transaction.
@@ -302,7 +302,7 @@ fn produce(producer: &ThreadedProducer<AckContext>, config: &Config, out: Out, s
 /// Reads the whole bios topic into the pipeline's artist table, then follows it. Signals
 /// `caught_up` once it has reached the end offsets seen at start.
 fn state_reader(
-    config: Arc<Config>,
+    config: Arc<KafkaSettings>,
     pipeline: Arc<Pipeline>,
     out: Sender<Out>,
     caught_up: Arc<AtomicBool>,
@@ -361,7 +361,7 @@ fn state_reader(
 /// Batches decoded tracks for the audio tower, expires bio waits, and produces every output.
 #[allow(clippy::too_many_arguments)]
 fn batcher(
-    config: Arc<Config>,
+    config: Arc<KafkaSettings>,
     pipeline: Arc<Pipeline>,
     producer: ThreadedProducer<AckContext>,
     analysed: Receiver<Analysed>,
@@ -445,7 +445,7 @@ fn batcher(
 /// Runs the service until `stop` is set (SIGTERM/SIGINT in `debut run`). `ready` is set once
 /// the artist state has caught up and the group consumer is subscribed.
 pub fn run(
-    config: &Config,
+    config: &KafkaSettings,
     pipeline: Arc<Pipeline>,
     stop: Arc<AtomicBool>,
     ready: Arc<AtomicBool>,

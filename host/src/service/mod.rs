@@ -20,7 +20,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 
 /// `[topics]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,11 +96,33 @@ impl Default for ServiceConfig {
     }
 }
 
-/// Everything the pipeline needs, loaded from the configuration: model, backend, plugins.
-pub fn build_pipeline(config: &Config) -> anyhow::Result<Arc<Pipeline>> {
-    let dir = config.model_dir();
+/// What the Kafka driver needs from the settings: connection, topics, delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub instance_id: Option<String>,
+    pub topics: TopicsConfig,
+    pub service: ServiceConfig,
+    /// Extra librdkafka properties for every client; they win over debut's.
+    pub kafka: std::collections::BTreeMap<String, String>,
+}
+
+/// What the pipeline is built from: model, backend, decoding, plugins, joins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineSettings {
+    pub model_dir: std::path::PathBuf,
+    pub backend: crate::backend::BackendKind,
+    pub audio: crate::audio::AudioConfig,
+    pub plugins: crate::plugin::PluginsConfig,
+    pub pipeline: PipelineConfig,
+}
+
+/// Everything the pipeline needs, loaded from the settings: model, backend, plugins.
+pub fn build_pipeline(config: &PipelineSettings) -> anyhow::Result<Arc<Pipeline>> {
+    let dir = &config.model_dir;
     let model =
-        Arc::new(crate::model::Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?);
+        Arc::new(crate::model::Model::load(dir).with_context(|| format!("loading the model in {}", dir.display()))?);
     if !model.manifest.trained {
         tracing::warn!(model = %model.name(), "the model is untrained (seeded random weights): embeddings are well-formed but not meaningful");
     }
