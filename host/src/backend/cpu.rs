@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Backend, ComputeError};
+use super::{Backend, ComputeError, checks};
 use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows};
 use crate::spectral::cpu::{CpuStft, mel_db};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
@@ -49,42 +49,42 @@ impl Backend for CpuBackend {
     }
 
     fn normalize_channels(&self, x: &Activations, mean: &[f32], std: &[f32]) -> Result<Activations, ComputeError> {
-        nn::check_channels(x, mean.len().min(std.len()))?;
+        checks::check_channels(x, mean.len().min(std.len()))?;
         Ok(nn::cpu::normalize_channels(x, mean, std))
     }
 
     fn conv1d(&self, x: &Activations, layer: &Conv1d, relu: bool) -> Result<Activations, ComputeError> {
-        nn::check_conv(x, layer)?;
+        checks::check_conv(x, layer)?;
         Ok(nn::cpu::conv1d(x, layer, relu))
     }
 
     fn max_pool(&self, x: &Activations, pool: usize) -> Result<Activations, ComputeError> {
-        nn::check_pool(x, pool)?;
+        checks::check_pool(x, pool)?;
         Ok(nn::cpu::max_pool(x, pool))
     }
 
     fn segment_mean(&self, x: &Matrix, offsets: &[usize]) -> Result<Matrix, ComputeError> {
-        nn::check_segments(x, offsets)?;
+        checks::check_segments(x, offsets)?;
         Ok(nn::cpu::segment_mean(x, offsets))
     }
 
     fn dense(&self, x: &Matrix, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        nn::check_dense(x, layer)?;
+        checks::check_dense(x, layer)?;
         Ok(nn::cpu::dense(x, layer, relu))
     }
 
     fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError> {
-        nn::check_matrix(x)?;
+        checks::check_matrix(x)?;
         Ok(nn::cpu::l2_normalize(x))
     }
 
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
-        nn::check_tower_input(tower, windows)?;
+        checks::check_tower_input(tower, windows)?;
         Ok(nn::cpu::audio_tower(tower, windows))
     }
 
     fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        nn::check_sparse(x, layer)?;
+        checks::check_sparse(x, layer)?;
         Ok(nn::cpu::sparse_dense(x, layer, relu))
     }
 }

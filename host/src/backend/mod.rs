@@ -2,6 +2,7 @@
 //! kernel and once as a WGSL kernel; callers (inference, the trainer, benchmarks) hold an
 //! `Arc<dyn Backend>` and never know which.
 
+pub(crate) mod checks;
 mod cpu;
 
 pub use cpu::CpuBackend;
@@ -115,7 +116,7 @@ pub trait Backend: Send + Sync {
 
     /// The audio tower over windows `[n_mels, batch, window_frames]` -> `[embedding_dim, batch]`.
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
-        crate::nn::check_tower_input(tower, windows)?;
+        checks::check_tower_input(tower, windows)?;
         let mut h = self.normalize_channels(windows, &tower.input_mean, &tower.input_std)?;
         for conv in &tower.convs {
             h = self.conv1d(&h, conv, true)?;

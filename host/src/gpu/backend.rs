@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use super::context::{AdapterChoice, GpuContext};
 use super::nn::NnKernels;
 use super::spectral::SpectralKernels;
-use crate::backend::{Backend, ComputeError};
-use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows, TrackWindows};
+use crate::backend::{Backend, ComputeError, checks};
+use crate::nn::{Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows, TrackWindows};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
 /// One device, its kernels and their reusable buffers. Calls are serialised on the kernel
@@ -61,48 +61,48 @@ impl Backend for GpuBackend {
     }
 
     fn normalize_channels(&self, x: &Activations, mean: &[f32], std: &[f32]) -> Result<Activations, ComputeError> {
-        nn::check_channels(x, mean.len().min(std.len()))?;
+        checks::check_channels(x, mean.len().min(std.len()))?;
         self.nn().normalize_channels(&self.ctx, x, mean, std)
     }
 
     fn conv1d(&self, x: &Activations, layer: &Conv1d, relu: bool) -> Result<Activations, ComputeError> {
-        nn::check_conv(x, layer)?;
+        checks::check_conv(x, layer)?;
         self.nn().conv1d(&self.ctx, x, layer, relu)
     }
 
     fn max_pool(&self, x: &Activations, pool: usize) -> Result<Activations, ComputeError> {
-        nn::check_pool(x, pool)?;
+        checks::check_pool(x, pool)?;
         self.nn().max_pool(&self.ctx, x, pool)
     }
 
     fn segment_mean(&self, x: &Matrix, offsets: &[usize]) -> Result<Matrix, ComputeError> {
-        nn::check_segments(x, offsets)?;
+        checks::check_segments(x, offsets)?;
         self.nn().segment_mean(&self.ctx, x, offsets)
     }
 
     fn dense(&self, x: &Matrix, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        nn::check_dense(x, layer)?;
+        checks::check_dense(x, layer)?;
         self.nn().dense(&self.ctx, x, layer, relu)
     }
 
     fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError> {
-        nn::check_matrix(x)?;
+        checks::check_matrix(x)?;
         self.nn().l2_normalize(&self.ctx, x)
     }
 
     fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
-        nn::check_tower_input(tower, windows)?;
+        checks::check_tower_input(tower, windows)?;
         self.nn().audio_tower(&self.ctx, tower, windows)
     }
 
     fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        nn::check_sparse(x, layer)?;
+        checks::check_sparse(x, layer)?;
         self.nn().sparse_dense(&self.ctx, x, layer, relu)
     }
 
     fn embed_tracks(&self, tower: &AudioTower, windows: &TrackWindows) -> Result<Matrix, ComputeError> {
-        nn::check_tower_input(tower, &windows.windows)?;
-        nn::check_segments(&Matrix { rows: 0, cols: windows.windows.batch, data: vec![] }, &windows.offsets)?;
+        checks::check_tower_input(tower, &windows.windows)?;
+        checks::check_segments(&Matrix { rows: 0, cols: windows.windows.batch, data: vec![] }, &windows.offsets)?;
         self.nn().embed_tracks(&self.ctx, tower, &windows.windows, &windows.offsets)
     }
 }

@@ -5,7 +5,8 @@
 mod manifest;
 pub mod weights;
 
-pub use manifest::{AudioTowerSpec, FORMAT, FusionSpec, Manifest, Provenance, TextTowerSpec, WeightsRef};
+pub use crate::nn::{AudioTowerSpec, FusionSpec, TextTowerSpec};
+pub use manifest::{FORMAT, Manifest, Provenance, WeightsRef};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

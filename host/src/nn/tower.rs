@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::{Activations, Conv1d, Dense};
-use crate::model::{AudioTowerSpec, TextTowerSpec};
+use super::{AudioTowerSpec, TextTowerSpec};
 use crate::spectral::MelSpectrogram;
 
 /// Weights of the audio tower, ready for either backend. `id` names the weights (their
