@@ -1,0 +1,147 @@
+//! The command line: one module per command family. Settings (`--config`, `DEBUT_*`) are
+//! read once and `--backend` applied to them once, here; the families get the result.
+
+mod audio;
+mod bench;
+mod model;
+mod plugin;
+mod serve;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use debut::backend::BackendKind;
+use debut::config::Config;
+use debut::model::Model;
+
+#[derive(Parser)]
+#[command(name = "debut", version, about = "Cold-start track embeddings from new-release audio and artist bios")]
+pub struct Cli {
+    /// Settings file (TOML); DEBUT_* environment variables override it.
+    #[arg(long, global = true, env = "DEBUT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    /// Compute path, over the settings' `backend`: cpu, gpu (any adapter, lavapipe too) or
+    /// auto (a hardware GPU when there is one, else the CPU).
+    #[arg(long, global = true, value_enum)]
+    backend: Option<BackendKind>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole service on an in-process mock Kafka cluster, fed the bundled fixtures; prints
+    /// each track's nearest neighbours (no setup needed).
+    Demo(serve::DemoArgs),
+    /// The ingest service: consume releases and bios from Kafka, produce track embeddings.
+    Run,
+    /// The pipeline over a recorded stream (JSON lines of records), without a broker.
+    Replay(serve::ReplayArgs),
+    /// The front end alone over a directory of audio files: a summary per file.
+    Analyse(audio::AnalyseArgs),
+    /// Write the log-mel spectrogram of an audio file as a float32 .npy of shape [128, frames].
+    Mel(audio::MelArgs),
+    /// Decode to the mono 22 050 Hz analysis clip and write it as a float32 .npy (for inspection).
+    Decode(audio::DecodeArgs),
+    /// Embed audio files: one JSON record per file on stdout (JSON Lines), the model loaded once.
+    Embed(audio::EmbedArgs),
+    /// Benchmarks, side by side with the peer tools.
+    Bench {
+        #[command(subcommand)]
+        what: bench::BenchCommand,
+    },
+    /// Model files.
+    Model {
+        #[command(subcommand)]
+        what: model::ModelCommand,
+    },
+    /// Feature plugins (WebAssembly components).
+    Plugin {
+        #[command(subcommand)]
+        what: plugin::PluginCommand,
+    },
+    /// List the GPU adapters wgpu can see, best first.
+    Adapters,
+}
+
+/// Our own info logs; only warnings from dependencies (symphonia reports skipped junk bytes
+/// and the like as warnings, which the typed errors already cover).
+const DEFAULT_LOG: &str = "warn,debut=info,symphonia=off,wgpu_hal=error,librdkafka=warn";
+
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEBUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(b) = cli.backend {
+        config.backend = b;
+    }
+    match cli.command {
+        Command::Demo(args) => serve::demo(&config, args),
+        Command::Run => serve::run(&config, cli.config.as_deref()),
+        Command::Replay(args) => serve::replay(&config, args),
+        Command::Analyse(args) => audio::analyse(&config, args),
+        Command::Mel(args) => audio::mel(&config, args),
+        Command::Decode(args) => audio::decode(&config, args),
+        Command::Embed(args) => audio::embed(&config, args),
+        Command::Bench { what } => bench::run(&config, what),
+        Command::Model { what } => model::run(what),
+        Command::Plugin { what } => plugin::run(&config, what),
+        Command::Adapters => {
+            let adapters = debut::gpu::list_adapters();
+            if adapters.is_empty() {
+                println!("no GPU adapters (install mesa-vulkan-drivers for a software one)");
+            }
+            for a in adapters {
+                println!("{a}  driver: {}", a.driver);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn load_model(config: &Config) -> anyhow::Result<Model> {
+    let dir = config.model_dir();
+    let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+    if !model.manifest.trained {
+        tracing::warn!(model = %model.name(), "the model is untrained (seeded random weights): embeddings are well-formed but not meaningful");
+    }
+    Ok(model)
+}
+
+/// The bundled fixtures, found from the source tree (the demo runs from a checkout).
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}

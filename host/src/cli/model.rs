@@ -1,0 +1,57 @@
+//! `model init`, `model check`: model directories.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use debut::model::{AudioTowerSpec, Model};
+use debut::spectral::MelParams;
+
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Write a seeded random (untrained) DCUE model.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    /// Load a model, verify it, and describe it.
+    Check { dir: PathBuf },
+}
+
+pub(super) fn run(what: ModelCommand) -> anyhow::Result<()> {
+    match what {
+        ModelCommand::Init { out, seed, name } => {
+            let command = format!("debut model init --out {} --seed {seed} --name {name}", out.display());
+            let (manifest, weights) = Model::init(&name, seed, AudioTowerSpec::dcue(), MelParams::default(), &command);
+            Model::save(&out, &manifest, &weights)?;
+            eprintln!("wrote {} (untrained, seed {seed}, sha256 {})", out.display(), manifest.weights.sha256);
+            Ok(())
+        }
+        ModelCommand::Check { dir } => {
+            let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+            let m = &model.manifest;
+            println!(
+                "{} {} ({}), sha256 {}",
+                m.name,
+                m.version,
+                if m.trained { "trained" } else { "untrained" },
+                m.weights.sha256
+            );
+            println!(
+                "audio tower: {} mels x {} frames -> {:?} -> {}, {:.1} MFLOP per window",
+                m.audio_tower.n_mels,
+                m.audio_tower.window_frames,
+                m.audio_tower.channels,
+                m.audio_tower.embedding_dim,
+                m.audio_tower.flops_per_window() as f64 / 1e6
+            );
+            println!("provenance: {} ({})", m.provenance.method, m.provenance.command);
+            Ok(())
+        }
+    }
+}

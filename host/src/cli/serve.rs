@@ -1,0 +1,63 @@
+//! `demo`, `run`, `replay`: the ingest service on a mock cluster, on Kafka, over a recording.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+
+use debut::config::Config;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// A fixtures directory (with audio/, corrupt/, bios/) instead of the bundled one.
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    input: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub(super) fn demo(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
+    let fixtures = args.fixtures.unwrap_or_else(super::fixtures_dir);
+    debut::service::demo::demo(&config.kafka_settings(), &config.pipeline_settings(), &fixtures)
+}
+
+/// The service until SIGTERM or SIGINT; a config file given is watched for plugin changes.
+pub(super) fn run(config: &Config, config_path: Option<&Path>) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
+    if let Some(path) = config_path {
+        let path = path.to_path_buf();
+        pipeline.router.reload_on_change(&path.clone(), move || Ok(Config::load(Some(&path))?.plugins))?;
+    }
+    let ready = Arc::new(AtomicBool::new(false));
+    debut::service::run(&config.kafka_settings(), pipeline, stop, ready)
+}
+
+pub(super) fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
+    let ReplayArgs { input, out } = args;
+    let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?,
+    );
+    let writer =
+        std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?);
+    let s = debut::service::replay::replay(&pipeline, &config.topics, reader, writer)?;
+    eprintln!(
+        "replayed {} records: {} embeddings, {} dead letters, {} skipped -> {}",
+        s.records,
+        s.embeddings,
+        s.dead_letters,
+        s.skipped,
+        out.display()
+    );
+    Ok(())
+}
