@@ -19,7 +19,7 @@ fn load_fixture(name: &str) -> Result<audio::Clip, DecodeError> {
 }
 
 /// Max and mean |debut - librosa| in dB over all bins of one fixture.
-fn diff_vs_librosa(backend: &dyn Backend, name: &str) -> (f64, f64, usize, usize) {
+fn diff_vs_librosa(backend: &Backend, name: &str) -> (f64, f64, usize, usize) {
     let clip = load_fixture(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mel = backend.log_mel(&plan(), &clip.samples).unwrap();
     let (rows, cols, reference) = librosa_mel(name);
@@ -30,7 +30,7 @@ fn diff_vs_librosa(backend: &dyn Backend, name: &str) -> (f64, f64, usize, usize
     (max, mean, at / cols, at % cols)
 }
 
-fn check_analysis_rate(backend: &dyn Backend) {
+fn check_analysis_rate(backend: &Backend) {
     for name in fixtures_of_kind("analysis-rate") {
         let (max, mean, band, frame) = diff_vs_librosa(backend, &name);
         eprintln!(
@@ -47,12 +47,12 @@ fn check_analysis_rate(backend: &dyn Backend) {
 
 #[test]
 fn cpu_log_mel_matches_librosa_within_0_01_db_at_the_analysis_rate() {
-    check_analysis_rate(cpu().as_ref());
+    check_analysis_rate(&cpu());
 }
 
 #[test]
 fn wgsl_log_mel_matches_librosa_within_0_01_db_at_the_analysis_rate() {
-    check_analysis_rate(gpu().as_ref());
+    check_analysis_rate(&gpu());
 }
 
 #[test]

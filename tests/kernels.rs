@@ -23,7 +23,7 @@ fn signal(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|i| 0.5 * rng.uniform() + 0.3 * (i as f32 * 0.05).sin()).collect()
 }
 
-fn check_stft(backend: &dyn Backend) {
+fn check_stft(backend: &Backend) {
     for (i, (params, len)) in shapes().into_iter().enumerate() {
         let plan = MelPlan::new(params);
         let x = signal(len, i as u64);
@@ -44,7 +44,7 @@ fn check_stft(backend: &dyn Backend) {
     }
 }
 
-fn check_mel_db(backend: &dyn Backend) {
+fn check_mel_db(backend: &Backend) {
     for (i, (params, len)) in shapes().into_iter().enumerate() {
         let plan = MelPlan::new(params);
         let x = signal(len, 100 + i as u64);
@@ -73,22 +73,22 @@ fn check_mel_db(backend: &dyn Backend) {
 
 #[test]
 fn cpu_stft_power_matches_the_f64_dft() {
-    check_stft(cpu().as_ref());
+    check_stft(&cpu());
 }
 
 #[test]
 fn wgsl_stft_power_matches_the_f64_dft() {
-    check_stft(gpu().as_ref());
+    check_stft(&gpu());
 }
 
 #[test]
 fn cpu_mel_db_matches_the_f64_reference() {
-    check_mel_db(cpu().as_ref());
+    check_mel_db(&cpu());
 }
 
 #[test]
 fn wgsl_mel_db_matches_the_f64_reference() {
-    check_mel_db(gpu().as_ref());
+    check_mel_db(&gpu());
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn rel_err(got: &[f32], want: &[f32]) -> f64 {
     max_abs_diff(got, want).0 / scale
 }
 
-fn backends() -> Vec<std::sync::Arc<dyn Backend>> {
+fn backends() -> Vec<Backend> {
     vec![cpu(), gpu()]
 }
 

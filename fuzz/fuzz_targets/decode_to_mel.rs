@@ -9,8 +9,8 @@ use debut::backend::{Backend, CpuBackend};
 use debut::spectral::{MelParams, MelPlan};
 use libfuzzer_sys::fuzz_target;
 
-fn setup() -> &'static (CpuBackend, MelPlan, AudioConfig) {
-    static S: OnceLock<(CpuBackend, MelPlan, AudioConfig)> = OnceLock::new();
+fn setup() -> &'static (Backend, MelPlan, AudioConfig) {
+    static S: OnceLock<(Backend, MelPlan, AudioConfig)> = OnceLock::new();
     S.get_or_init(|| {
         // Short spans and budgets keep each run fast; the limits are what is under test.
         let config = AudioConfig {
@@ -18,7 +18,7 @@ fn setup() -> &'static (CpuBackend, MelPlan, AudioConfig) {
             budget: DecodeBudget { max_decode_ms: 2_000, max_duration_s: 600.0, ..Default::default() },
             ..Default::default()
         };
-        (CpuBackend::new(), MelPlan::new(MelParams::default()), config)
+        (Backend::new(CpuBackend::new()), MelPlan::new(MelParams::default()), config)
     })
 }
 

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -53,7 +52,7 @@ impl FrontendRow {
 pub fn frontend(
     files: &[PathBuf],
     repeat: usize,
-    backends: &[(String, Arc<dyn Backend>)],
+    backends: &[(String, Backend)],
     plan: &MelPlan,
     config: &AudioConfig,
     with_librosa: bool,
@@ -180,7 +179,7 @@ impl TowerRow {
 /// Times the audio tower on `backend` at each batch size, in a rayon pool of `threads`.
 pub fn tower(
     label: &str,
-    backend: &Arc<dyn Backend>,
+    backend: &Backend,
     tower: &crate::nn::AudioTower,
     windows: &crate::nn::Activations,
     batches: &[usize],

@@ -1,8 +1,6 @@
 //! Track embeddings: from clips' spectrograms to the records debut writes (the CLI's JSON
 //! lines now, the service's output topic later; one schema for both).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, ComputeError};
@@ -73,7 +71,7 @@ pub fn now_rfc3339() -> String {
 /// Audio embeddings for many tracks: windows from all of them go through the tower in
 /// batches of at most `max_batch` windows (a track's windows may span batches).
 pub fn audio_embeddings(
-    backend: &Arc<dyn Backend>,
+    backend: &Backend,
     model: &Model,
     mels: &[&MelSpectrogram],
     max_batch: usize,
@@ -134,7 +132,7 @@ pub fn tfidf(rows: &[&crate::plugin::SparseFeatures], idf: &[f32]) -> crate::nn:
 
 /// Artist embeddings for plugin outputs, through the model's text tower.
 pub fn artist_embeddings(
-    backend: &Arc<dyn Backend>,
+    backend: &Backend,
     model: &Model,
     features: &[&crate::plugin::SparseFeatures],
 ) -> Result<Vec<Vec<f32>>, ComputeError> {
@@ -149,7 +147,7 @@ pub fn artist_embeddings(
 /// Track embeddings from audio embeddings and, where known, artist embeddings (a zero artist
 /// half otherwise).
 pub fn fused_embeddings(
-    backend: &Arc<dyn Backend>,
+    backend: &Backend,
     model: &Model,
     pairs: &[(&[f32], Option<&[f32]>)],
 ) -> Result<Vec<Vec<f32>>, ComputeError> {

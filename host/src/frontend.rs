@@ -30,11 +30,11 @@ pub struct Analysis {
 pub struct Frontend {
     pub audio: AudioConfig,
     pub plan: Arc<MelPlan>,
-    pub backend: Arc<dyn Backend>,
+    pub backend: Backend,
 }
 
 impl Frontend {
-    pub fn new(audio: AudioConfig, params: MelParams, backend: Arc<dyn Backend>) -> Self {
+    pub fn new(audio: AudioConfig, params: MelParams, backend: Backend) -> Self {
         Self { audio, plan: Arc::new(MelPlan::new(params)), backend }
     }
 

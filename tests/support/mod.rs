@@ -5,7 +5,7 @@ pub mod kafka;
 pub mod reference;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use debut::backend::{Backend, CpuBackend};
 use debut::gpu::{AdapterChoice, GpuBackend};
@@ -44,17 +44,17 @@ pub fn librosa_mel(name: &str) -> (usize, usize, Vec<f32>) {
     debut::output::read_npy_2d(&fixture(&format!("reference/{name}.npy"))).expect("reference array")
 }
 
-pub fn cpu() -> Arc<dyn Backend> {
-    static CPU: OnceLock<Arc<CpuBackend>> = OnceLock::new();
-    CPU.get_or_init(|| Arc::new(CpuBackend::new())).clone()
+pub fn cpu() -> Backend {
+    static CPU: OnceLock<Backend> = OnceLock::new();
+    CPU.get_or_init(|| Backend::new(CpuBackend::new())).clone()
 }
 
 /// The WGSL backend on whatever adapter exists (lavapipe in CI). The test command installs
 /// a software Vulkan driver; without one this fails loudly rather than skipping.
-pub fn gpu() -> Arc<dyn Backend> {
-    static GPU: OnceLock<Arc<GpuBackend>> = OnceLock::new();
+pub fn gpu() -> Backend {
+    static GPU: OnceLock<Backend> = OnceLock::new();
     GPU.get_or_init(|| {
-        Arc::new(GpuBackend::new(AdapterChoice::AnyAdapter).unwrap_or_else(|e| {
+        Backend::new(GpuBackend::new(AdapterChoice::AnyAdapter).unwrap_or_else(|e| {
             panic!("no wgpu adapter for the WGSL tests ({e}); install mesa-vulkan-drivers libvulkan1")
         }))
     })

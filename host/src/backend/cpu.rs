@@ -1,10 +1,12 @@
-//! The native CPU backend: the kernels in `spectral::cpu`, FFT plans cached per size.
+//! The native CPU path: the kernels in `spectral::cpu` and `nn::cpu` over host tensors, FFT
+//! plans cached per size.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{Backend, ComputeError, checks};
-use crate::nn::{self, Activations, AudioTower, Conv1d, Dense, Matrix, SparseRows};
+use super::{ComputeError, Kernels, Store, Tensor, checks};
+use crate::nn::cpu::{self as k, ConvShape};
+use crate::nn::{AudioTower, SparseRows};
 use crate::spectral::cpu::{CpuStft, mel_db};
 use crate::spectral::{MelPlan, MelSpectrogram, PowerSpectrogram};
 
@@ -24,9 +26,29 @@ impl CpuBackend {
     }
 }
 
-impl Backend for CpuBackend {
+/// The values of a host tensor; a device tensor here means two backends were mixed.
+fn host(t: &Tensor) -> Result<&[f32], ComputeError> {
+    t.as_host().ok_or_else(|| ComputeError::Device("a GPU tensor was given to the CPU backend".into()))
+}
+
+fn out(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Tensor, ComputeError> {
+    Tensor::from_host(shape, data)
+}
+
+impl Kernels for CpuBackend {
     fn name(&self) -> String {
         "cpu".into()
+    }
+
+    fn upload(&self, shape: &[usize], data: &[f32]) -> Result<Tensor, ComputeError> {
+        out(shape, data.to_vec())
+    }
+
+    fn download(&self, x: &Tensor) -> Result<Vec<f32>, ComputeError> {
+        match &x.store {
+            Store::Host(v) => Ok(v.clone()),
+            Store::Device(_) => Err(ComputeError::Device("a GPU tensor was given to the CPU backend".into())),
+        }
     }
 
     fn stft_power(&self, plan: &MelPlan, samples: &[f32]) -> Result<PowerSpectrogram, ComputeError> {
@@ -34,13 +56,6 @@ impl Backend for CpuBackend {
     }
 
     fn mel_db(&self, plan: &MelPlan, power: &PowerSpectrogram) -> Result<MelSpectrogram, ComputeError> {
-        if power.n_bins != plan.params.n_bins() {
-            return Err(ComputeError::Shape(format!(
-                "power spectrogram has {} bins, the plan {}",
-                power.n_bins,
-                plan.params.n_bins()
-            )));
-        }
         Ok(mel_db(plan, power))
     }
 
@@ -48,43 +63,49 @@ impl Backend for CpuBackend {
         Ok(self.stft(plan.params.n_fft).log_mel(plan, samples))
     }
 
-    fn normalize_channels(&self, x: &Activations, mean: &[f32], std: &[f32]) -> Result<Activations, ComputeError> {
-        checks::check_channels(x, mean.len().min(std.len()))?;
-        Ok(nn::cpu::normalize_channels(x, mean, std))
+    fn normalize_channels_forward(&self, x: &Tensor, mean: &Tensor, std: &Tensor) -> Result<Tensor, ComputeError> {
+        out(x.shape(), k::normalize_channels(host(x)?, host(mean)?, host(std)?))
     }
 
-    fn conv1d(&self, x: &Activations, layer: &Conv1d, relu: bool) -> Result<Activations, ComputeError> {
-        checks::check_conv(x, layer)?;
-        Ok(nn::cpu::conv1d(x, layer, relu))
+    fn conv1d_forward(&self, x: &Tensor, w: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor, ComputeError> {
+        let [c_in, batch, time] = checks::dims::<3>(x, "conv input")?;
+        let [c_out, _, kernel] = checks::dims::<3>(w, "conv weights")?;
+        let s = ConvShape { c_in, c_out, k: kernel, batch, time };
+        out([c_out, batch, time], k::conv1d(host(x)?, host(w)?, host(bias)?, s, relu))
     }
 
-    fn max_pool(&self, x: &Activations, pool: usize) -> Result<Activations, ComputeError> {
-        checks::check_pool(x, pool)?;
-        Ok(nn::cpu::max_pool(x, pool))
+    fn max_pool_forward(&self, x: &Tensor, pool: usize) -> Result<Tensor, ComputeError> {
+        let [c, b, t] = checks::dims::<3>(x, "pool input")?;
+        out([c, b, t / pool], k::max_pool(host(x)?, t, pool))
     }
 
-    fn segment_mean(&self, x: &Matrix, offsets: &[usize]) -> Result<Matrix, ComputeError> {
-        checks::check_segments(x, offsets)?;
-        Ok(nn::cpu::segment_mean(x, offsets))
+    fn segment_mean_forward(&self, x: &Tensor, offsets: &[usize]) -> Result<Tensor, ComputeError> {
+        let [rows, cols] = checks::dims::<2>(x, "matrix")?;
+        out([rows, offsets.len() - 1], k::segment_mean(host(x)?, cols, offsets))
     }
 
-    fn dense(&self, x: &Matrix, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        checks::check_dense(x, layer)?;
-        Ok(nn::cpu::dense(x, layer, relu))
+    fn dense_forward(&self, x: &Tensor, w: &Tensor, bias: &Tensor, relu: bool) -> Result<Tensor, ComputeError> {
+        let [_, b] = checks::dims::<2>(x, "dense input")?;
+        out([bias.len(), b], k::dense(host(x)?, host(w)?, host(bias)?, relu))
     }
 
-    fn l2_normalize(&self, x: &Matrix) -> Result<Matrix, ComputeError> {
-        checks::check_matrix(x)?;
-        Ok(nn::cpu::l2_normalize(x))
+    fn l2_normalize_forward(&self, x: &Tensor) -> Result<Tensor, ComputeError> {
+        let [_, cols] = checks::dims::<2>(x, "matrix")?;
+        out(x.shape(), k::l2_normalize(host(x)?, cols))
     }
 
-    fn audio_tower(&self, tower: &AudioTower, windows: &Activations) -> Result<Matrix, ComputeError> {
-        checks::check_tower_input(tower, windows)?;
-        Ok(nn::cpu::audio_tower(tower, windows))
+    fn sparse_dense_forward(
+        &self,
+        x: &SparseRows,
+        w: &Tensor,
+        bias: &Tensor,
+        relu: bool,
+    ) -> Result<Tensor, ComputeError> {
+        out([bias.len(), x.rows()], k::sparse_dense(x, host(w)?, host(bias)?, relu))
     }
 
-    fn sparse_dense(&self, x: &SparseRows, layer: &Dense, relu: bool) -> Result<Matrix, ComputeError> {
-        checks::check_sparse(x, layer)?;
-        Ok(nn::cpu::sparse_dense(x, layer, relu))
+    fn audio_tower_forward(&self, tower: &AudioTower, windows: &Tensor) -> Result<Tensor, ComputeError> {
+        let [_, batch, _] = checks::dims::<3>(windows, "windows")?;
+        out([tower.fc.d_out, batch], k::audio_tower(tower, host(windows)?, batch))
     }
 }

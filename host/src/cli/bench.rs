@@ -1,13 +1,12 @@
 //! `bench ...`: timings side by side with the peers (librosa, onnxruntime).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
 
 use debut::audio::SourceHint;
-use debut::backend::{self, Backend, BackendKind, CpuBackend};
+use debut::backend::{self, Backend, BackendKind, CpuBackend, Kernels};
 use debut::config::Config;
 use debut::embedding;
 use debut::frontend::Frontend;
@@ -96,9 +95,9 @@ fn bench_frontend(
         bail!("give the audio files to time (e.g. 30 s tracks in several codecs)");
     }
     let plan = MelPlan::new(MelParams::default());
-    let mut backends: Vec<(String, Arc<dyn Backend>)> = vec![
-        ("cpu 1 thread".into(), Arc::new(CpuBackend::new())),
-        (format!("cpu {} threads", rayon::current_num_threads()), Arc::new(CpuBackend::new())),
+    let mut backends: Vec<(String, Backend)> = vec![
+        ("cpu 1 thread".into(), Backend::new(CpuBackend::new())),
+        (format!("cpu {} threads", rayon::current_num_threads()), Backend::new(CpuBackend::new())),
     ];
     if gpu {
         let g = backend::select(BackendKind::Gpu)?;
@@ -135,7 +134,7 @@ fn bench_tower(
         state ^= state << 17;
         *v = -40.0 + 20.0 * ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0);
     }
-    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let cpu: Backend = Backend::new(CpuBackend::new());
     let mut rows = Vec::new();
     for &t in threads {
         rows.extend(debut::bench::tower("debut cpu", &cpu, &model.audio, &windows, batches, t, repeat)?);
@@ -229,7 +228,7 @@ fn bench_plugin(config: &Config, track: &Path, plugins: Vec<PathBuf>, repeat: us
     // The rest of a track's work on one thread: decode, resample, log-mel, the audio tower.
     let model = super::load_model(config)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let cpu: Arc<dyn Backend> = Arc::new(CpuBackend::new());
+    let cpu: Backend = Backend::new(CpuBackend::new());
     let fe = Frontend::new(config.audio.clone(), model.mel_params(), cpu.clone());
     let bytes = std::fs::read(track).with_context(|| format!("reading {}", track.display()))?;
     let hint = SourceHint::from_path(track);

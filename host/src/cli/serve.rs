@@ -45,9 +45,8 @@ pub(super) fn run(config: &Config, config_path: Option<&Path>) -> anyhow::Result
 pub(super) fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayArgs { input, out } = args;
     let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
-    let reader = std::io::BufReader::new(
-        std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?,
-    );
+    let reader =
+        std::io::BufReader::new(std::fs::File::open(&input).with_context(|| format!("opening {}", input.display()))?);
     let writer =
         std::io::BufWriter::new(std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?);
     let s = debut::service::replay::replay(&pipeline, &config.topics, reader, writer)?;

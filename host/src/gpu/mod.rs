@@ -1,19 +1,33 @@
 //! The GPU path: the only module that knows wgpu.
 //!
-//! `context` owns the adapter, device, pipelines and buffer reuse; each op family has a
-//! host-side file that binds its WGSL (from `shaders/`, embedded at build time) and
-//! specialises it with `override` constants. [`GpuBackend`] puts them behind the
-//! [`crate::backend::Backend`] interface.
+//! `context` owns the adapter, device and pipelines; `record` the pending submission that
+//! tensor kernels record into. Each op family has a host-side file (`conv`, `pool`,
+//! `matrix`, `norm`, `spectral`) that binds its WGSL (from `shaders/`, embedded at build
+//! time) and specialises it with `override` constants. [`GpuBackend`] puts them behind the
+//! [`crate::backend::Kernels`] interface.
 
 mod backend;
 mod buffers;
 mod context;
-mod nn;
+mod conv;
+mod matrix;
+mod norm;
+mod pool;
 mod record;
 mod spectral;
 
 pub use backend::GpuBackend;
 pub use context::{AdapterChoice, AdapterSummary, GpuContext, list_adapters};
+
+/// A tensor's storage on the device (see [`crate::backend::Tensor`]).
+pub(crate) struct DeviceBuffer(pub(crate) wgpu::Buffer);
+
+/// Output tile edge of the GEMM and conv kernels.
+const TILE: u32 = 64;
+
+fn u32_of(n: usize, what: &str) -> Result<u32, crate::backend::ComputeError> {
+    u32::try_from(n).map_err(|_| crate::backend::ComputeError::Shape(format!("{what} = {n} exceeds 2^32")))
+}
 
 /// WGSL sources, embedded so the binary runs anywhere; the files in `shaders/` are the truth.
 pub(crate) mod shaders {

@@ -1,71 +1,81 @@
-//! Recording many dispatches into one submission. Shaders in `shaders/` bind their storage
-//! buffers at 0..n and a small uniform `Params` struct at n; the recorder packs every
-//! dispatch's params into one uniform buffer (one aligned slot each), written just before
-//! the single submit.
+//! Lazy recording. Tensor kernels append their dispatches to one pending command encoder;
+//! the work is submitted when a result is read back, so a forward pass or a training step is
+//! one submission however many ops it holds. Shaders in `shaders/` bind their storage buffers
+//! at 0..n and a small uniform `Params` struct at n; each dispatch's params take an aligned
+//! slot of a uniform arena, written just before the submission. Every buffer a pending
+//! dispatch reads was created for it or written only by earlier dispatches, so nothing is
+//! overwritten before it is read.
 
 use std::sync::Arc;
 
 use wgpu::{Buffer, BufferUsages, ComputePipeline};
 
 use super::GpuContext;
+use super::buffers::{GrowableBuffer, read_f32};
 use crate::backend::ComputeError;
 
-/// Slots in the uniform arena; a tower forward pass uses about 20.
-const SLOTS: u64 = 128;
+/// Slots per uniform arena; a submission uses as many arenas as it needs.
+const SLOTS: u64 = 256;
 
-pub(crate) struct UniformArena {
+struct Arena {
     buffer: Buffer,
-    slot: u64,
-}
-
-impl UniformArena {
-    pub(crate) fn new(ctx: &GpuContext) -> Self {
-        let slot = u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16);
-        let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params arena"),
-            size: slot * SLOTS,
-            usage: BufferUsages::UNIFORM | BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Self { buffer, slot }
-    }
-}
-
-/// One command encoder plus the params staged for it.
-pub(crate) struct Recorder<'a> {
-    ctx: &'a GpuContext,
-    arena: &'a UniformArena,
-    pub(crate) encoder: wgpu::CommandEncoder,
-    params: Vec<u8>,
+    bytes: Vec<u8>,
     used: u64,
 }
 
-impl<'a> Recorder<'a> {
-    pub(crate) fn new(ctx: &'a GpuContext, arena: &'a UniformArena) -> Self {
-        let encoder = ctx.device.create_command_encoder(&Default::default());
-        Self { ctx, arena, encoder, params: Vec::new(), used: 0 }
+/// Work recorded but not yet submitted, and the buffer results come back through.
+pub(crate) struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    arenas: Vec<Arena>,
+    staging: GrowableBuffer,
+}
+
+impl Pending {
+    pub(crate) fn new() -> Self {
+        Self {
+            encoder: None,
+            arenas: Vec::new(),
+            staging: GrowableBuffer::new("readback staging", BufferUsages::MAP_READ | BufferUsages::COPY_DST),
+        }
+    }
+
+    fn slot(ctx: &GpuContext) -> u64 {
+        u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16)
     }
 
     /// Records `pipeline` over `groups` workgroups with `storage` at bindings 0.. and
     /// `params` (u32 words; f32 go in as bits) at the next binding.
     pub(crate) fn dispatch(
         &mut self,
+        ctx: &GpuContext,
         label: &str,
         pipeline: &Arc<ComputePipeline>,
         storage: &[&Buffer],
         params: &[u32],
         groups: (u32, u32, u32),
     ) -> Result<(), ComputeError> {
-        if self.used >= SLOTS {
-            return Err(ComputeError::Device(format!("more than {SLOTS} dispatches in one submission")));
+        let max = ctx.limits.max_compute_workgroups_per_dimension;
+        if groups.0 > max || groups.1 > max || groups.2 > max {
+            return Err(ComputeError::Shape(format!("{label}: dispatch {groups:?} exceeds {max} workgroups per axis")));
         }
-        let offset = self.used * self.arena.slot;
-        self.used += 1;
+        let slot = Self::slot(ctx);
+        if self.arenas.last().is_none_or(|a| a.used >= SLOTS) {
+            let buffer = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params arena"),
+                size: slot * SLOTS,
+                usage: BufferUsages::UNIFORM | BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.arenas.push(Arena { buffer, bytes: Vec::new(), used: 0 });
+        }
+        let arena = self.arenas.last_mut().expect("pushed above");
+        let offset = arena.used * slot;
+        arena.used += 1;
         let mut words = params.to_vec();
         words.resize(words.len().next_multiple_of(4).max(4), 0);
         let size = (words.len() * 4) as u64;
-        self.params.resize(offset as usize, 0);
-        self.params.extend_from_slice(bytemuck::cast_slice(&words));
+        arena.bytes.resize(offset as usize, 0);
+        arena.bytes.extend_from_slice(bytemuck::cast_slice(&words));
         let mut entries: Vec<wgpu::BindGroupEntry> = storage
             .iter()
             .enumerate()
@@ -74,35 +84,36 @@ impl<'a> Recorder<'a> {
         entries.push(wgpu::BindGroupEntry {
             binding: storage.len() as u32,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: &self.arena.buffer,
+                buffer: &arena.buffer,
                 offset,
                 size: wgpu::BufferSize::new(size),
             }),
         });
-        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(label),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let max = self.ctx.limits.max_compute_workgroups_per_dimension;
-        if groups.0 > max || groups.1 > max || groups.2 > max {
-            return Err(ComputeError::Shape(format!("{label}: dispatch {groups:?} exceeds {max} workgroups per axis")));
-        }
-        let mut pass = self
-            .encoder
-            .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        let encoder = self.encoder.get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
+        let mut pass =
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(groups.0, groups.1, groups.2);
         Ok(())
     }
 
-    /// Writes the staged params and hands back the encoder for the caller to finish.
-    pub(crate) fn finish(self) -> wgpu::CommandEncoder {
-        if !self.params.is_empty() {
-            self.ctx.queue.write_buffer(&self.arena.buffer, 0, &self.params);
+    fn write_params(&mut self, ctx: &GpuContext) {
+        for arena in self.arenas.drain(..) {
+            ctx.queue.write_buffer(&arena.buffer, 0, &arena.bytes);
         }
-        self.encoder
+    }
+
+    /// Submits the pending work and reads `len` f32 values of `src` back.
+    pub(crate) fn read(&mut self, ctx: &GpuContext, src: &Buffer, len: usize) -> Result<Vec<f32>, ComputeError> {
+        self.write_params(ctx);
+        let encoder = self.encoder.take().unwrap_or_else(|| ctx.device.create_command_encoder(&Default::default()));
+        read_f32(ctx, encoder, src, &mut self.staging, len)
     }
 }
 

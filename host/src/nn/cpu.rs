@@ -15,7 +15,7 @@ use faer::mat::AsMatMut;
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use super::{Activations, AudioTower, Conv1d, Dense, Matrix};
+use super::{AudioTower, SparseRows};
 
 /// faer's parallelism for the current rayon pool: sequential in a one-thread pool.
 fn par() -> Par {
@@ -86,28 +86,32 @@ fn conv_gemm(taps: &[Vec<f32>], c_out: usize, c_in: usize, padded: &[f32], row_l
     }
 }
 
-/// One 'same' Conv1d (+ optional ReLU) over `[c_in, b, t]`.
-pub fn conv1d(x: &Activations, conv: &Conv1d, relu: bool) -> Activations {
-    let taps = super::tower::split_taps(conv);
-    conv1d_with_taps(x, conv, &taps, relu, 1)
+/// The shape of a 'same' Conv1d: `x [c_in, batch, time]`, `w [c_out, c_in, k]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvShape {
+    pub c_in: usize,
+    pub c_out: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub time: usize,
 }
 
-/// Conv + bias (+ ReLU) followed by max-pool `pool` (1 = none), fused after the GEMMs.
-fn conv1d_with_taps(x: &Activations, conv: &Conv1d, taps: &[Vec<f32>], relu: bool, pool: usize) -> Activations {
-    let (b, t) = (x.batch, x.time);
-    let pad = conv.k / 2;
+/// One 'same' Conv1d + bias (+ ReLU) over `x [c_in, b, t]` -> `[c_out, b, t]`.
+pub fn conv1d(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape, relu: bool) -> Vec<f32> {
+    let taps = super::tower::split_taps(w, s.c_out, s.c_in, s.k);
+    let (b, t) = (s.batch, s.time);
+    let pad = s.k / 2;
     let tp = t + 2 * pad;
-    let t_out = t / pool;
-    let mut y = Activations::zeros(conv.c_out, b, t_out);
+    let mut y = vec![0.0; s.c_out * b * t];
     with_workspace(|ws| {
-        let padded = grow(&mut ws.padded, conv.c_in * b * tp);
-        pad_into(&x.data, conv.c_in, b, t, pad, padded);
-        let cols = b * tp - (conv.k - 1);
-        let out = grow(&mut ws.gemm_out, conv.c_out * cols);
-        conv_gemm(taps, conv.c_out, conv.c_in, padded, b * tp, out, par());
-        y.data.par_chunks_mut(b * t_out).enumerate().for_each(|(o, dst)| {
+        let padded = grow(&mut ws.padded, s.c_in * b * tp);
+        pad_into(x, s.c_in, b, t, pad, padded);
+        let cols = b * tp - (s.k - 1);
+        let out = grow(&mut ws.gemm_out, s.c_out * cols);
+        conv_gemm(&taps, s.c_out, s.c_in, padded, b * tp, out, par());
+        y.par_chunks_mut((b * t).max(1)).enumerate().for_each(|(o, dst)| {
             let row = &out[o * cols..(o + 1) * cols];
-            bias_relu_pool(row, conv.bias[o], relu, pool, b, tp, t_out, |bb| bb * t_out, dst);
+            bias_relu_pool(row, bias[o], relu, 1, b, tp, t, |bb| bb * t, dst);
         });
     });
     y
@@ -144,11 +148,12 @@ fn bias_relu_pool(
     }
 }
 
-/// Max-pool over time by `pool` (floor).
-pub fn max_pool(x: &Activations, pool: usize) -> Activations {
-    let t_out = x.time / pool;
-    let mut y = Activations::zeros(x.channels, x.batch, t_out);
-    for (row_in, row_out) in x.data.chunks(x.time).zip(y.data.chunks_mut(t_out.max(1))) {
+/// Max-pool over time by `pool` (floor): rows of `time` steps -> rows of `time / pool`.
+pub fn max_pool(x: &[f32], time: usize, pool: usize) -> Vec<f32> {
+    let t_out = time / pool;
+    let rows = x.len() / time.max(1);
+    let mut y = vec![0.0; rows * t_out];
+    for (row_in, row_out) in x.chunks(time.max(1)).zip(y.chunks_mut(t_out.max(1))) {
         for (tt, o) in row_out.iter_mut().enumerate().take(t_out) {
             *o = row_in[tt * pool..tt * pool + pool].iter().copied().fold(f32::NEG_INFINITY, f32::max);
         }
@@ -156,11 +161,11 @@ pub fn max_pool(x: &Activations, pool: usize) -> Activations {
     y
 }
 
-/// `(x - mean[c]) / std[c]`.
-pub fn normalize_channels(x: &Activations, mean: &[f32], std: &[f32]) -> Activations {
-    let mut y = x.clone();
-    let per_channel = x.batch * x.time;
-    y.data.par_chunks_mut(per_channel.max(1)).enumerate().for_each(|(c, row)| {
+/// `(x - mean[c]) / std[c]` for `x [channels, ...]`.
+pub fn normalize_channels(x: &[f32], mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let mut y = x.to_vec();
+    let per_channel = x.len() / mean.len().max(1);
+    y.par_chunks_mut(per_channel.max(1)).enumerate().for_each(|(c, row)| {
         for v in row {
             *v = (*v - mean[c]) / std[c];
         }
@@ -168,37 +173,40 @@ pub fn normalize_channels(x: &Activations, mean: &[f32], std: &[f32]) -> Activat
     y
 }
 
-/// Means of column ranges: `out[r, s] = mean(x[r, offsets[s] .. offsets[s + 1]])`.
-pub fn segment_mean(x: &Matrix, offsets: &[usize]) -> Matrix {
+/// Means of column ranges of `x [rows, cols]`: `out[r, s] = mean(x[r, offsets[s] .. offsets[s + 1]])`.
+pub fn segment_mean(x: &[f32], cols: usize, offsets: &[usize]) -> Vec<f32> {
     let s = offsets.len().saturating_sub(1);
-    let mut out = Matrix { rows: x.rows, cols: s, data: vec![0.0; x.rows * s] };
-    for r in 0..x.rows {
-        let row = &x.data[r * x.cols..(r + 1) * x.cols];
+    let rows = x.len() / cols.max(1);
+    let mut out = vec![0.0; rows * s];
+    for r in 0..rows {
+        let row = &x[r * cols..(r + 1) * cols];
         for i in 0..s {
             let seg = &row[offsets[i]..offsets[i + 1]];
-            out.data[r * s + i] = seg.iter().sum::<f32>() / seg.len().max(1) as f32;
+            out[r * s + i] = seg.iter().sum::<f32>() / seg.len().max(1) as f32;
         }
     }
     out
 }
 
-/// `y[d_out, b] = W x + bias` (+ ReLU).
-pub fn dense(x: &Matrix, layer: &Dense, relu: bool) -> Matrix {
-    dense_with(x, layer, relu, par())
+/// `y [d_out, b] = W x + bias` (+ ReLU) for `x [d_in, b]`, `W [d_out, d_in]`.
+pub fn dense(x: &[f32], w: &[f32], bias: &[f32], relu: bool) -> Vec<f32> {
+    dense_with(x, w, bias, relu, par())
 }
 
-fn dense_with(x: &Matrix, layer: &Dense, relu: bool, par: Par) -> Matrix {
-    let b = x.cols;
-    let mut y = Matrix { rows: layer.d_out, cols: b, data: vec![0.0; layer.d_out * b] };
+fn dense_with(x: &[f32], w: &[f32], bias: &[f32], relu: bool, par: Par) -> Vec<f32> {
+    let d_out = bias.len();
+    let d_in = w.len() / d_out.max(1);
+    let b = x.len() / d_in.max(1);
+    let mut y = vec![0.0; d_out * b];
     {
-        let dst = MatMut::from_row_major_slice_mut(&mut y.data, layer.d_out, b);
-        let lhs = MatRef::from_row_major_slice(&layer.weight, layer.d_out, layer.d_in);
-        let rhs = MatRef::from_row_major_slice(&x.data, layer.d_in, b);
+        let dst = MatMut::from_row_major_slice_mut(&mut y, d_out, b);
+        let lhs = MatRef::from_row_major_slice(w, d_out, d_in);
+        let rhs = MatRef::from_row_major_slice(x, d_in, b);
         matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, par);
     }
-    for (o, row) in y.data.chunks_mut(b.max(1)).enumerate().take(layer.d_out) {
+    for (o, row) in y.chunks_mut(b.max(1)).enumerate().take(d_out) {
         for v in row {
-            *v += layer.bias[o];
+            *v += bias[o];
             if relu {
                 *v = v.max(0.0);
             }
@@ -207,29 +215,30 @@ fn dense_with(x: &Matrix, layer: &Dense, relu: bool, par: Par) -> Matrix {
     y
 }
 
-/// `y[d_out, r] = W x_r + bias` (+ ReLU) for sparse rows `x_r`: a gather of W's columns.
-pub fn sparse_dense(x: &super::SparseRows, layer: &Dense, relu: bool) -> Matrix {
-    let n = x.rows();
-    let mut y = Matrix { rows: layer.d_out, cols: n, data: vec![0.0; layer.d_out * n] };
+/// `y [d_out, r] = W x_r + bias` (+ ReLU) for sparse rows `x_r`: a gather of W's columns.
+pub fn sparse_dense(x: &SparseRows, w: &[f32], bias: &[f32], relu: bool) -> Vec<f32> {
+    let (n, d_out, d_in) = (x.rows(), bias.len(), x.dim);
+    let mut y = vec![0.0; d_out * n];
     for r in 0..n {
         let (idx, val) = x.row(r);
-        for o in 0..layer.d_out {
-            let w = &layer.weight[o * layer.d_in..(o + 1) * layer.d_in];
-            let s: f32 = idx.iter().zip(val).map(|(&i, &v)| w[i as usize] * v).sum::<f32>() + layer.bias[o];
-            y.data[o * n + r] = if relu { s.max(0.0) } else { s };
+        for o in 0..d_out {
+            let w = &w[o * d_in..(o + 1) * d_in];
+            let s: f32 = idx.iter().zip(val).map(|(&i, &v)| w[i as usize] * v).sum::<f32>() + bias[o];
+            y[o * n + r] = if relu { s.max(0.0) } else { s };
         }
     }
     y
 }
 
-/// Each column scaled to unit L2 norm (a zero column stays zero).
-pub fn l2_normalize(x: &Matrix) -> Matrix {
-    let mut y = x.clone();
-    for c in 0..x.cols {
-        let norm = (0..x.rows).map(|r| f64::from(x.get(r, c)).powi(2)).sum::<f64>().sqrt() as f32;
+/// Each column of `x [rows, cols]` scaled to unit L2 norm (a zero column stays zero).
+pub fn l2_normalize(x: &[f32], cols: usize) -> Vec<f32> {
+    let rows = x.len() / cols.max(1);
+    let mut y = x.to_vec();
+    for c in 0..cols {
+        let norm = (0..rows).map(|r| f64::from(x[r * cols + c]).powi(2)).sum::<f64>().sqrt() as f32;
         let inv = 1.0 / norm.max(1e-12);
-        for r in 0..x.rows {
-            y.data[r * x.cols + c] *= inv;
+        for r in 0..rows {
+            y[r * cols + c] *= inv;
         }
     }
     y
@@ -239,57 +248,61 @@ pub fn l2_normalize(x: &Matrix) -> Matrix {
 ///
 /// With several threads and windows, each thread runs the whole tower on its share of the
 /// windows (no synchronisation between layers); a single window uses the GEMMs' own threads.
-pub fn audio_tower(tower: &AudioTower, x: &Activations) -> Matrix {
+pub fn audio_tower(tower: &AudioTower, x: &[f32], batch: usize) -> Vec<f32> {
     let threads = rayon::current_num_threads();
-    if threads == 1 || x.batch == 1 {
-        return tower_on(tower, x, threads > 1);
+    if threads == 1 || batch == 1 {
+        return tower_on(tower, x, batch, threads > 1);
     }
-    let parts = threads.min(x.batch);
-    let bounds: Vec<usize> = (0..=parts).map(|i| i * x.batch / parts).collect();
-    let outs: Vec<Matrix> =
-        bounds.par_windows(2).map(|w| tower_on(tower, &windows_slice(x, w[0], w[1] - w[0]), false)).collect();
-    let d = outs[0].rows;
-    let mut y = Matrix { rows: d, cols: x.batch, data: vec![0.0; d * x.batch] };
+    let parts = threads.min(batch);
+    let bounds: Vec<usize> = (0..=parts).map(|i| i * batch / parts).collect();
+    let outs: Vec<Vec<f32>> = bounds
+        .par_windows(2)
+        .map(|w| {
+            tower_on(tower, &windows_slice(x, batch, tower.spec.window_frames, w[0], w[1] - w[0]), w[1] - w[0], false)
+        })
+        .collect();
+    let d = tower.fc.d_out;
+    let mut y = vec![0.0; d * batch];
     for (w, part) in bounds.windows(2).zip(&outs) {
+        let n = w[1] - w[0];
         for r in 0..d {
-            y.data[r * x.batch + w[0]..r * x.batch + w[1]]
-                .copy_from_slice(&part.data[r * part.cols..(r + 1) * part.cols]);
+            y[r * batch + w[0]..r * batch + w[1]].copy_from_slice(&part[r * n..(r + 1) * n]);
         }
     }
     y
 }
 
-/// Windows `start .. start + n` of `x`.
-fn windows_slice(x: &Activations, start: usize, n: usize) -> Activations {
-    let mut out = Activations::zeros(x.channels, n, x.time);
-    for c in 0..x.channels {
-        let src = (c * x.batch + start) * x.time;
-        out.data[c * n * x.time..(c + 1) * n * x.time].copy_from_slice(&x.data[src..src + n * x.time]);
+/// Windows `start .. start + n` of `x [channels, batch, time]`.
+fn windows_slice(x: &[f32], batch: usize, time: usize, start: usize, n: usize) -> Vec<f32> {
+    let channels = x.len() / (batch * time);
+    let mut out = vec![0.0; channels * n * time];
+    for c in 0..channels {
+        let src = (c * batch + start) * time;
+        out[c * n * time..(c + 1) * n * time].copy_from_slice(&x[src..src + n * time]);
     }
     out
 }
 
 /// The tower on one thread's share; layer outputs go straight into the next layer's padded
 /// input. `parallel`: use rayon and faer's threads inside the layers.
-fn tower_on(tower: &AudioTower, x: &Activations, parallel: bool) -> Matrix {
+fn tower_on(tower: &AudioTower, x: &[f32], b: usize, parallel: bool) -> Vec<f32> {
     let gemm_par = if parallel { par() } else { Par::Seq };
     let spec = &tower.spec;
-    let b = x.batch;
     let pool = spec.pool;
     with_workspace(|ws| {
         let Workspace { padded, gemm_out, next } = ws;
         // Normalise into the first padded buffer.
         let k0 = tower.convs[0].k;
-        let mut t = x.time;
+        let mut t = spec.window_frames;
         let pad = k0 / 2;
         let mut tp = t + 2 * pad;
-        let first = grow(padded, x.channels * b * tp);
+        let first = grow(padded, spec.n_mels * b * tp);
         for_each_chunk(first, b * tp, parallel, |c, row| {
             let (m, s) = (tower.input_mean[c], tower.input_std[c]);
             for bb in 0..b {
                 let dst = &mut row[bb * tp..(bb + 1) * tp];
                 dst[..pad].fill(0.0);
-                let src = &x.data[(c * b + bb) * t..(c * b + bb + 1) * t];
+                let src = &x[(c * b + bb) * t..(c * b + bb + 1) * t];
                 for (d, v) in dst[pad..pad + t].iter_mut().zip(src) {
                     *d = (v - m) / s;
                 }
@@ -322,12 +335,12 @@ fn tower_on(tower: &AudioTower, x: &Activations, parallel: bool) -> Matrix {
             tp = next_tp;
         }
         // Mean over the remaining time steps: [c, b, t] -> [c, b].
-        let c_last = tower.convs.last().map_or(x.channels, |c| c.c_out);
+        let c_last = tower.convs.last().map_or(spec.n_mels, |c| c.c_out);
         let h = &padded[..c_last * b * t];
-        let mut pooled = Matrix { rows: c_last, cols: b, data: vec![0.0; c_last * b] };
-        for (dst, src) in pooled.data.iter_mut().zip(h.chunks(t)) {
+        let mut pooled = vec![0.0; c_last * b];
+        for (dst, src) in pooled.iter_mut().zip(h.chunks(t)) {
             *dst = src.iter().sum::<f32>() / t as f32;
         }
-        dense_with(&pooled, &tower.fc, false, gemm_par)
+        dense_with(&pooled, &tower.fc.weight, &tower.fc.bias, false, gemm_par)
     })
 }

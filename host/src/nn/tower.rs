@@ -29,19 +29,19 @@ impl AudioTower {
         convs: Vec<Conv1d>,
         fc: Dense,
     ) -> Self {
-        let taps = Arc::new(convs.iter().map(split_taps).collect());
+        let taps = Arc::new(convs.iter().map(|c| split_taps(&c.weight, c.c_out, c.c_in, c.k)).collect());
         Self { id, spec, input_mean, input_std, convs, fc, taps }
     }
 }
 
 /// `weight[out][in][k]` -> `taps[k][out][in]`.
-pub(crate) fn split_taps(conv: &Conv1d) -> Vec<Vec<f32>> {
-    (0..conv.k)
+pub(crate) fn split_taps(weight: &[f32], c_out: usize, c_in: usize, k: usize) -> Vec<Vec<f32>> {
+    (0..k)
         .map(|kk| {
-            let mut m = Vec::with_capacity(conv.c_out * conv.c_in);
-            for o in 0..conv.c_out {
-                for i in 0..conv.c_in {
-                    m.push(conv.weight[(o * conv.c_in + i) * conv.k + kk]);
+            let mut m = Vec::with_capacity(c_out * c_in);
+            for o in 0..c_out {
+                for i in 0..c_in {
+                    m.push(weight[(o * c_in + i) * k + kk]);
                 }
             }
             m

@@ -28,11 +28,11 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientContext, error::KafkaError, types::RDKafkaErrorCode};
 
+use super::KafkaSettings;
 use super::input::{InRecord, Position};
 use super::output::{Out, OutKind};
 use super::pipeline::{Analysed, Pipeline};
 use super::tracker::OffsetTracker;
-use super::KafkaSettings;
 
 /// The group consumer's context: commits and forgets partitions a rebalance takes away,
 /// and turns librdkafka's statistics into lag gauges.

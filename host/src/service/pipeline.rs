@@ -107,7 +107,7 @@ type ArtistResult = Result<(Vec<f32>, PluginRef), (Stage, String, String)>;
 
 pub struct Pipeline {
     pub model: Arc<Model>,
-    pub backend: Arc<dyn Backend>,
+    pub backend: Backend,
     pub frontend: Frontend,
     pub router: Arc<PluginRouter>,
     pub config: PipelineConfig,
@@ -129,7 +129,7 @@ fn bio_hash(bio: &ArtistBio) -> String {
 impl Pipeline {
     pub fn new(
         model: Arc<Model>,
-        backend: Arc<dyn Backend>,
+        backend: Backend,
         router: Arc<PluginRouter>,
         audio: crate::audio::AudioConfig,
         config: PipelineConfig,
