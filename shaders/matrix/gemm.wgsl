@@ -1,10 +1,15 @@
-// C[M, N] = A[M, K] x B[K, N] (+ bias[M]) (+ ReLU), row-major with leading dimensions, so
-// sub-matrices and strided views need no copies. Dense layers are C = W x X with X laid out
-// features x batch. Each workgroup computes a 64 x 64 tile, each invocation 4 x 4 of it,
+// C[M, N] = op(A) x op(B) (+ bias[M]) (+ ReLU), or C += op(A) x op(B) (ACCUM), where op
+// transposes when TRANS_A / TRANS_B: A is stored [M, K] (or [K, M]), B [K, N] (or [N, K]),
+// row-major with leading dimensions and offsets, so sub-matrices and strided views need no
+// copies. Dense layers are C = W x X with X laid out features x batch; their gradients are
+// W^T dZ and dZ X^T. Each workgroup computes a 64 x 64 tile, each invocation 4 x 4 of it,
 // K in steps of 16 through workgroup memory.
 
 override BIAS: bool = true;
 override RELU: bool = false;
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override ACCUM: bool = false;
 
 const TILE: u32 = 64u;
 const KT: u32 = 16u;
@@ -29,6 +34,20 @@ struct Params {
 var<workgroup> as_: array<f32, TILE * KT>;   // [m][k]
 var<workgroup> bs: array<f32, KT * TILE>;    // [k][n]
 
+fn a_at(m: u32, k: u32) -> f32 {
+    if (TRANS_A) {
+        return a[p.a_offset + k * p.lda + m];
+    }
+    return a[p.a_offset + m * p.lda + k];
+}
+
+fn b_at(k: u32, n: u32) -> f32 {
+    if (TRANS_B) {
+        return b[p.b_offset + n * p.ldb + k];
+    }
+    return b[p.b_offset + k * p.ldb + n];
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
@@ -41,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let kk = i % KT;
             var v = 0.0;
             if (m0 + mm < p.m && k0 + kk < p.k) {
-                v = a[p.a_offset + (m0 + mm) * p.lda + k0 + kk];
+                v = a_at(m0 + mm, k0 + kk);
             }
             as_[i] = v;
         }
@@ -50,7 +69,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let nn = i % TILE;
             var v = 0.0;
             if (k0 + kk < p.k && n0 + nn < p.n) {
-                v = b[p.b_offset + (k0 + kk) * p.ldb + n0 + nn];
+                v = b_at(k0 + kk, n0 + nn);
             }
             bs[i] = v;
         }
@@ -84,6 +103,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                 }
                 if (RELU) {
                     v = max(v, 0.0);
+                }
+                if (ACCUM) {
+                    v += c[m * p.ldc + n];
                 }
                 c[m * p.ldc + n] = v;
             }

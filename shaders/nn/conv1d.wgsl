@@ -1,14 +1,22 @@
-// 'Same' 1-D convolution over time as a tiled implicit GEMM, bias and ReLU fused.
+// 'Same' 1-D convolution over time as a tiled implicit GEMM, bias and ReLU fused; also the
+// conv's input gradient (X_BACKWARD), which is the same convolution of the output gradient
+// with the taps transposed and reversed, ReLU's mask fused into its input (MASK).
 //
-//   y[m, b, t] = bias[m] + sum_{c, kk} w[m, c, kk] * x[c, b, t + kk - PAD]   (x = 0 outside [0, T))
+//   forward:    y[m, b, t] = bias[m] + sum_{c, kk} w[kk, m, c] * x[c, b, t + kk - PAD]
+//   X_BACKWARD: y[m, b, t] = sum_{c, kk} w[KS - 1 - kk, c, m] * x'[c, b, t + kk - PAD],
+//               x' = x where mask > 0 (MASK), else x
 //
-// Activations are [channels, batch, time]; a column n = b * T + t. Each workgroup computes a
-// 64 (out channels) x 64 (columns) tile, each invocation a 4 x 4 block of it, stepping
-// through the input channels 8 at a time with the weights and a haloed input strip staged
-// in workgroup memory. Taps that would read across a window boundary are masked to zero.
+// x = 0 outside [0, T). Weights are tap-major [KS, out, in]. Activations are [channels,
+// batch, time]; a column n = b * T + t. Each workgroup computes a 64 (out channels) x 64
+// (columns) tile, each invocation a 4 x 4 block of it, stepping through the input channels
+// 8 at a time with the weights and a haloed input strip staged in workgroup memory. Taps
+// that would read across a window boundary are masked to zero.
 
 override KS: u32 = 3u;          // kernel size (odd, at most MAX_KS)
 override RELU: bool = true;
+override BIAS: bool = true;
+override X_BACKWARD: bool = false;
+override MASK: bool = false;
 
 const TILE: u32 = 64u;
 const CK: u32 = 8u;             // input channels per stage
@@ -16,20 +24,29 @@ const MAX_KS: u32 = 7u;
 override PAD: u32 = KS / 2u;
 
 struct Params {
-    c_in: u32,
-    c_out: u32,
+    c_in: u32,                  // channels of x (the forward's c_out under X_BACKWARD)
+    c_out: u32,                 // channels of y
     batch: u32,
     time: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;       // [c_in, batch * time]
-@group(0) @binding(1) var<storage, read> w: array<f32>;       // [c_out, c_in, KS] (PyTorch)
+@group(0) @binding(1) var<storage, read> w: array<f32>;       // tap-major [KS, out, in]
 @group(0) @binding(2) var<storage, read> bias: array<f32>;    // [c_out]
-@group(0) @binding(3) var<storage, read_write> y: array<f32>; // [c_out, batch * time]
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;    // like x (MASK)
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // [c_out, batch * time]
+@group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> ws: array<f32, CK * KS * TILE>;                // [c][kk][m]
 var<workgroup> xs: array<f32, CK * (TILE + 2u * PAD)>;        // [c][n - n0 + PAD]
+
+fn weight(m: u32, c: u32, kk: u32) -> f32 {
+    if (X_BACKWARD) {
+        // The forward's w[KS - 1 - kk, c, m]: its out channel c, its in channel m.
+        return w[((KS - 1u - kk) * p.c_in + c) * p.c_out + m];
+    }
+    return w[(kk * p.c_out + m) * p.c_in + c];
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -58,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let c = i / (TILE * KS);
             var v = 0.0;
             if (m0 + m < p.c_out && c0 + c < p.c_in) {
-                v = w[((m0 + m) * p.c_in + c0 + c) * KS + kk];
+                v = weight(m0 + m, c0 + c, kk);
             }
             ws[i] = v;
         }
@@ -68,7 +85,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let col = i32(n0 + i % strip) - i32(PAD);
             var v = 0.0;
             if (c0 + c < p.c_in && col >= 0 && col < i32(n_cols)) {
-                v = x[(c0 + c) * n_cols + u32(col)];
+                let at = (c0 + c) * n_cols + u32(col);
+                v = x[at];
+                if (MASK && mask[at] <= 0.0) {
+                    v = 0.0;
+                }
             }
             xs[i] = v;
         }
@@ -102,7 +123,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         for (var j = 0u; j < 4u; j++) {
             let n = n0 + lid.x * 4u + j;
             if (n < n_cols) {
-                var v = acc[i][j] + bias[m];
+                var v = acc[i][j];
+                if (BIAS) {
+                    v += bias[m];
+                }
                 if (RELU) {
                     v = max(v, 0.0);
                 }

@@ -1,6 +1,7 @@
 //! Shared test support: fixture paths, the librosa reference arrays, shared backends, and
 //! the plain f64 reference implementations every kernel is checked against.
 
+pub mod grad;
 pub mod kafka;
 pub mod reference;
 

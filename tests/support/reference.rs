@@ -95,7 +95,7 @@ pub fn normalize_channels(x: &Act, mean: &[f32], std: &[f32]) -> Act {
         .collect()
 }
 
-/// 'Same' Conv1d, PyTorch weight layout `[out][in][k]`.
+/// 'Same' Conv1d, tap-major weights `[k][out][in]` (debut's in-memory layout).
 pub fn conv1d(x: &Act, c_out: usize, k: usize, w: &[f32], bias: &[f32], relu: bool) -> Act {
     let c_in = x.len();
     let (batch, time) = (x[0].len(), x[0][0].len());
@@ -111,7 +111,7 @@ pub fn conv1d(x: &Act, c_out: usize, k: usize, w: &[f32], bias: &[f32], relu: bo
                                 for kk in 0..k {
                                     let tt = t as i64 + kk as i64 - pad;
                                     if tt >= 0 && (tt as usize) < time {
-                                        s += f64::from(w[(o * c_in + i) * k + kk]) * x[i][b][tt as usize];
+                                        s += f64::from(w[(kk * c_out + o) * c_in + i]) * x[i][b][tt as usize];
                                     }
                                 }
                             }

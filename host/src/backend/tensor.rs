@@ -52,6 +52,13 @@ impl Tensor {
         }
     }
 
+    pub(crate) fn as_host_mut(&mut self) -> Option<&mut [f32]> {
+        match &mut self.store {
+            Store::Host(v) => Some(v),
+            Store::Device(_) => None,
+        }
+    }
+
     /// The host values, taken out (`None` for a device tensor: ask its backend).
     pub fn into_host(self) -> Option<Vec<f32>> {
         match self.store {

@@ -2,7 +2,7 @@
 //!
 //! `context` owns the adapter, device and pipelines; `record` the pending submission that
 //! tensor kernels record into. Each op family has a host-side file (`conv`, `pool`,
-//! `matrix`, `norm`, `spectral`) that binds its WGSL (from `shaders/`, embedded at build
+//! `matrix`, `norm`, `loss`, `optim`, `spectral`) that binds its WGSL (from `shaders/`, embedded at build
 //! time) and specialises it with `override` constants. [`GpuBackend`] puts them behind the
 //! [`crate::backend::Kernels`] interface.
 
@@ -10,8 +10,10 @@ mod backend;
 mod buffers;
 mod context;
 mod conv;
+mod loss;
 mod matrix;
 mod norm;
+mod optim;
 mod pool;
 mod record;
 mod spectral;
@@ -31,13 +33,33 @@ fn u32_of(n: usize, what: &str) -> Result<u32, crate::backend::ComputeError> {
 
 /// WGSL sources, embedded so the binary runs anywhere; the files in `shaders/` are the truth.
 pub(crate) mod shaders {
-    pub const STFT_POWER: &str = include_str!("../../../shaders/spectral/stft_power.wgsl");
-    pub const MEL_DB: &str = include_str!("../../../shaders/spectral/mel_db.wgsl");
-    pub const CONV1D: &str = include_str!("../../../shaders/nn/conv1d.wgsl");
-    pub const GEMM: &str = include_str!("../../../shaders/matrix/gemm.wgsl");
-    pub const MAX_POOL1D: &str = include_str!("../../../shaders/pool/max_pool1d.wgsl");
-    pub const SEGMENT_MEAN: &str = include_str!("../../../shaders/pool/segment_mean.wgsl");
-    pub const L2_NORMALIZE: &str = include_str!("../../../shaders/norm/l2_normalize.wgsl");
-    pub const CHANNEL_AFFINE: &str = include_str!("../../../shaders/norm/channel_affine.wgsl");
-    pub const SPARSE_DENSE: &str = include_str!("../../../shaders/matrix/sparse_dense.wgsl");
+    macro_rules! wgsl {
+        ($name:ident, $path:literal) => {
+            pub const $name: &str = include_str!(concat!("../../../shaders/", $path));
+        };
+    }
+    wgsl!(STFT_POWER, "spectral/stft_power.wgsl");
+    wgsl!(MEL_DB, "spectral/mel_db.wgsl");
+    wgsl!(CONV1D, "nn/conv1d.wgsl");
+    wgsl!(CONV1D_WEIGHT_BACKWARD, "nn/conv1d_weight_backward.wgsl");
+    wgsl!(GEMM, "matrix/gemm.wgsl");
+    wgsl!(BIAS_BACKWARD, "matrix/bias_backward.wgsl");
+    wgsl!(RELU_BACKWARD, "matrix/relu_backward.wgsl");
+    wgsl!(SPARSE_DENSE, "matrix/sparse_dense.wgsl");
+    wgsl!(SPARSE_DENSE_BACKWARD, "matrix/sparse_dense_backward.wgsl");
+    wgsl!(GATHER_COLUMNS, "matrix/gather_columns.wgsl");
+    wgsl!(GATHER_COLUMNS_BACKWARD, "matrix/gather_columns_backward.wgsl");
+    wgsl!(MAX_POOL1D, "pool/max_pool1d.wgsl");
+    wgsl!(MAX_POOL1D_BACKWARD, "pool/max_pool1d_backward.wgsl");
+    wgsl!(SEGMENT_MEAN, "pool/segment_mean.wgsl");
+    wgsl!(SEGMENT_MEAN_BACKWARD, "pool/segment_mean_backward.wgsl");
+    wgsl!(L2_NORMALIZE, "norm/l2_normalize.wgsl");
+    wgsl!(L2_NORMALIZE_BACKWARD, "norm/l2_normalize_backward.wgsl");
+    wgsl!(CHANNEL_AFFINE, "norm/channel_affine.wgsl");
+    wgsl!(HINGE, "loss/hinge.wgsl");
+    wgsl!(COSINE_PROXIMITY, "loss/cosine_proximity.wgsl");
+    wgsl!(SOFTMAX_XENT, "loss/softmax_xent.wgsl");
+    wgsl!(SIGMOID_BCE, "loss/sigmoid_bce.wgsl");
+    wgsl!(SGD_NESTEROV, "optim/sgd_nesterov.wgsl");
+    wgsl!(ADAM, "optim/adam.wgsl");
 }

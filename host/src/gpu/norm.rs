@@ -20,8 +20,7 @@ pub(crate) fn channel_affine(
         u32_of((channels * per_channel.div_ceil(4)).div_ceil(64), "workgroups")?,
         gpu.ctx.limits.max_compute_workgroups_per_dimension,
     );
-    gpu.pending().dispatch(
-        &gpu.ctx,
+    gpu.run(
         "channel_affine",
         &pipe,
         &[&xb, &mb, &sb, &yb],
@@ -38,13 +37,23 @@ pub(crate) fn l2_normalize(gpu: &GpuBackend, x: &Tensor) -> Result<Tensor, Compu
     let xb = gpu.buffer(x);
     let (y, yb) = gpu.output("l2_normalize", vec![rows, cols]);
     let c = u32_of(cols, "cols")?;
-    gpu.pending().dispatch(
-        &gpu.ctx,
-        "l2_normalize",
+    gpu.run("l2_normalize", &pipe, &[&xb, &yb], &[u32_of(rows, "rows")?, c], (c.div_ceil(64).max(1), 1, 1))?;
+    Ok(y)
+}
+
+/// `dx = (dy - y (y . dy)) / |x|` per column.
+pub(crate) fn l2_normalize_backward(gpu: &GpuBackend, x: &Tensor, dy: &Tensor) -> Result<Tensor, ComputeError> {
+    let [rows, cols] = checks::dims::<2>(x, "matrix")?;
+    let pipe = gpu.ctx.pipeline("l2_normalize_backward", shaders::L2_NORMALIZE_BACKWARD, &[])?;
+    let (xb, dyb) = (gpu.buffer(x), gpu.buffer(dy));
+    let (dx, dxb) = gpu.output("l2_normalize_backward", vec![rows, cols]);
+    let c = u32_of(cols, "cols")?;
+    gpu.run(
+        "l2_normalize_backward",
         &pipe,
-        &[&xb, &yb],
+        &[&xb, &dyb, &dxb],
         &[u32_of(rows, "rows")?, c],
         (c.div_ceil(64).max(1), 1, 1),
     )?;
-    Ok(y)
+    Ok(dx)
 }

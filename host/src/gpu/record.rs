@@ -103,6 +103,12 @@ impl Pending {
         Ok(())
     }
 
+    /// Records zeroing a whole buffer.
+    pub(crate) fn clear(&mut self, ctx: &GpuContext, buffer: &Buffer) {
+        let encoder = self.encoder.get_or_insert_with(|| ctx.device.create_command_encoder(&Default::default()));
+        encoder.clear_buffer(buffer, 0, None);
+    }
+
     fn write_params(&mut self, ctx: &GpuContext) {
         for arena in self.arenas.drain(..) {
             ctx.queue.write_buffer(&arena.buffer, 0, &arena.bytes);

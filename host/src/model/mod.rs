@@ -219,16 +219,11 @@ fn build_audio_tower(manifest: &Manifest, t: &mut HashMap<String, Vec<f32>>) -> 
     let mut convs = Vec::new();
     let mut c_in = spec.n_mels;
     for (i, &c_out) in spec.channels.iter().enumerate() {
-        convs.push(Conv1d {
-            c_out,
-            c_in,
-            k: spec.kernel,
-            weight: take(&format!("audio.conv{}.weight", i + 1)),
-            bias: take(&format!("audio.conv{}.bias", i + 1)),
-        });
+        let weight = take(&format!("audio.conv{}.weight", i + 1));
+        convs.push(Conv1d::from_pytorch(c_out, c_in, spec.kernel, &weight, take(&format!("audio.conv{}.bias", i + 1))));
         c_in = c_out;
     }
     let fc =
         Dense { d_out: spec.embedding_dim, d_in: c_in, weight: take("audio.fc.weight"), bias: take("audio.fc.bias") };
-    Ok(AudioTower::new(manifest.weights.sha256.clone(), spec, input_mean, input_std, convs, fc))
+    Ok(AudioTower { spec, input_mean, input_std, convs, fc })
 }

@@ -6,13 +6,18 @@
 //! GEMMs wide even in the last blocks where only 8 time steps remain.
 
 pub mod cpu;
+mod optim;
 mod spec;
 mod tower;
 
+pub use optim::{AdamStep, SgdStep};
 pub use spec::{AudioTowerSpec, FusionSpec, TextTowerSpec};
 pub use tower::{AudioTower, TextTower, TrackWindows};
 
-/// `Conv1d` weights, PyTorch layout: `weight[out][in][k]`, 'same' zero padding, stride 1.
+/// `Conv1d` weights, 'same' zero padding, stride 1. In memory the weights are tap-major,
+/// `weight[k][out][in]`: each tap is a contiguous `[out, in]` matrix, which every kernel
+/// reads directly. Files keep PyTorch's `[out][in][k]`; [`Conv1d::from_pytorch`] and
+/// [`Conv1d::pytorch_weight`] convert at that boundary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv1d {
     pub c_out: usize,
@@ -20,6 +25,34 @@ pub struct Conv1d {
     pub k: usize,
     pub weight: Vec<f32>,
     pub bias: Vec<f32>,
+}
+
+impl Conv1d {
+    /// From PyTorch's `weight[out][in][k]`.
+    pub fn from_pytorch(c_out: usize, c_in: usize, k: usize, weight: &[f32], bias: Vec<f32>) -> Self {
+        let mut w = vec![0.0; weight.len()];
+        for o in 0..c_out {
+            for i in 0..c_in {
+                for kk in 0..k {
+                    w[(kk * c_out + o) * c_in + i] = weight[(o * c_in + i) * k + kk];
+                }
+            }
+        }
+        Self { c_out, c_in, k, weight: w, bias }
+    }
+
+    /// The weights in PyTorch's `[out][in][k]` layout.
+    pub fn pytorch_weight(&self) -> Vec<f32> {
+        let mut w = vec![0.0; self.weight.len()];
+        for o in 0..self.c_out {
+            for i in 0..self.c_in {
+                for kk in 0..self.k {
+                    w[(o * self.c_in + i) * self.k + kk] = self.weight[(kk * self.c_out + o) * self.c_in + i];
+                }
+            }
+        }
+        w
+    }
 }
 
 /// `Linear` weights, PyTorch layout: `weight[out][in]`.

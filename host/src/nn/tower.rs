@@ -1,52 +1,17 @@
 //! The audio tower (DCUE's audio CNN) and the windows it reads.
 
-use std::sync::Arc;
-
 use super::{Activations, Conv1d, Dense};
 use super::{AudioTowerSpec, TextTowerSpec};
 use crate::spectral::MelSpectrogram;
 
-/// Weights of the audio tower, ready for either backend. `id` names the weights (their
-/// sha256) so a GPU backend uploads them once.
+/// Weights of the audio tower (host memory), for either backend.
 #[derive(Debug, Clone)]
 pub struct AudioTower {
-    pub id: String,
     pub spec: AudioTowerSpec,
     pub input_mean: Vec<f32>,
     pub input_std: Vec<f32>,
     pub convs: Vec<Conv1d>,
     pub fc: Dense,
-    /// Conv weights split per tap (`[k][out][in]`, contiguous), for the CPU's shifted GEMMs.
-    pub(crate) taps: Arc<Vec<Vec<Vec<f32>>>>,
-}
-
-impl AudioTower {
-    pub fn new(
-        id: String,
-        spec: AudioTowerSpec,
-        input_mean: Vec<f32>,
-        input_std: Vec<f32>,
-        convs: Vec<Conv1d>,
-        fc: Dense,
-    ) -> Self {
-        let taps = Arc::new(convs.iter().map(|c| split_taps(&c.weight, c.c_out, c.c_in, c.k)).collect());
-        Self { id, spec, input_mean, input_std, convs, fc, taps }
-    }
-}
-
-/// `weight[out][in][k]` -> `taps[k][out][in]`.
-pub(crate) fn split_taps(weight: &[f32], c_out: usize, c_in: usize, k: usize) -> Vec<Vec<f32>> {
-    (0..k)
-        .map(|kk| {
-            let mut m = Vec::with_capacity(c_out * c_in);
-            for o in 0..c_out {
-                for i in 0..c_in {
-                    m.push(weight[(o * c_in + i) * k + kk]);
-                }
-            }
-            m
-        })
-        .collect()
 }
 
 /// Non-overlapping windows cut from one or more tracks' spectrograms, batched: `windows` is
