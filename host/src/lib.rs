@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod backend;
 pub mod bench;
+pub mod catalog;
 pub mod config;
 pub mod embedding;
 pub mod frontend;
@@ -16,6 +17,9 @@ pub mod model;
 pub mod nn;
 pub mod output;
 pub mod plugin;
+pub mod progress;
 pub mod release;
 pub mod service;
 pub mod spectral;
+pub mod synth;
+pub mod train;

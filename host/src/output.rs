@@ -52,7 +52,7 @@ pub fn read_npy_2d(path: &Path) -> anyhow::Result<(usize, usize, Vec<f32>)> {
     Ok((shape[0] as usize, shape[1] as usize, data))
 }
 
-fn register_font() {
+pub fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());

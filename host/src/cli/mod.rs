@@ -6,6 +6,7 @@ mod bench;
 mod model;
 mod plugin;
 mod serve;
+mod train;
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,10 @@ enum Command {
         #[command(subcommand)]
         what: plugin::PluginCommand,
     },
+    /// Write a deterministic synthetic catalog (audio, bios, plays) with hidden genre structure.
+    Synth(train::SynthArgs),
+    /// Train every weight of a model from a catalog: WMF, text tower, audio towers, fusion.
+    Train(train::TrainArgs),
     /// List the GPU adapters wgpu can see, best first.
     Adapters,
 }
@@ -109,6 +114,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { what } => bench::run(&config, what),
         Command::Model { what } => model::run(what),
         Command::Plugin { what } => plugin::run(&config, what),
+        Command::Synth(args) => train::synth(args),
+        Command::Train(args) => train::train(&config, args),
         Command::Adapters => {
             let adapters = debut::gpu::list_adapters();
             if adapters.is_empty() {

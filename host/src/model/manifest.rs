@@ -25,6 +25,9 @@ pub struct Manifest {
     pub text_tower: TextTowerSpec,
     pub fusion: FusionSpec,
     pub weights: WeightsRef,
+    /// How the trainer was set up (every size and rate), for a trained model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +42,11 @@ pub struct Provenance {
     /// RFC 3339 time of creation.
     pub created_at: String,
     pub debut_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The evaluation the model was shipped with (e.g. `debut eval`'s table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -150,15 +150,53 @@ impl Model {
                 ),
                 data: None,
                 command: command.into(),
-                created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                created_at: now(),
                 debut_version: env!("CARGO_PKG_VERSION").into(),
+                seed: Some(seed),
+                metrics: None,
             },
             mel,
             audio_tower: spec,
             text_tower,
             fusion,
             weights: WeightsRef { file: "weights.safetensors".into(), sha256: sha256_hex(&bytes) },
+            training: None,
         };
+        (manifest, bytes)
+    }
+
+    /// A trained model's manifest and weights file (PyTorch layouts) from host towers; the
+    /// manifest's `weights` names the bytes returned.
+    pub fn serialize(
+        mut manifest: Manifest,
+        audio: &AudioTower,
+        text: &TextTower,
+        fusion: &Dense,
+    ) -> (Manifest, Vec<u8>) {
+        let a = &manifest.audio_tower;
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
+            (a.input_mean.clone(), vec![a.n_mels], audio.input_mean.clone()),
+            (a.input_std.clone(), vec![a.n_mels], audio.input_std.clone()),
+        ];
+        for (i, c) in audio.convs.iter().enumerate() {
+            tensors.push((format!("audio.conv{}.weight", i + 1), vec![c.c_out, c.c_in, c.k], c.pytorch_weight()));
+            tensors.push((format!("audio.conv{}.bias", i + 1), vec![c.c_out], c.bias.clone()));
+        }
+        let dense = |name: &str, d: &Dense| {
+            [
+                (format!("{name}.weight"), vec![d.d_out, d.d_in], d.weight.clone()),
+                (format!("{name}.bias"), vec![d.d_out], d.bias.clone()),
+            ]
+        };
+        tensors.extend(dense("audio.fc", &audio.fc));
+        tensors.push((manifest.text_tower.idf.clone(), vec![text.idf.len()], text.idf.clone()));
+        for (i, l) in text.layers.iter().enumerate() {
+            tensors.extend(dense(&format!("text.fc{}", i + 1), l));
+        }
+        tensors.extend(dense("fusion", fusion));
+        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let bytes = weights::write(&tensors, metadata).expect("shapes come from the towers");
+        manifest.weights = WeightsRef { file: "weights.safetensors".into(), sha256: sha256_hex(&bytes) };
         (manifest, bytes)
     }
 
@@ -171,6 +209,11 @@ impl Model {
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises") + "\n";
         std::fs::write(&mpath, text).map_err(|source| ModelError::Io { path: mpath, source })
     }
+}
+
+/// RFC 3339 time now, for provenance.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

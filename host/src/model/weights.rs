@@ -56,3 +56,23 @@ pub fn write(
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| ModelError::Safetensors(e.to_string()))
 }
+
+/// Every f32 tensor of a safetensors file by name, and its metadata (checkpoints, whose
+/// contents depend on the run).
+#[allow(clippy::type_complexity)]
+pub fn read_all(
+    bytes: &[u8],
+) -> Result<(HashMap<String, (Vec<usize>, Vec<f32>)>, HashMap<String, String>), ModelError> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(ModelError::Dtype { name, found: format!("{:?}", view.dtype()) });
+        }
+        let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok((out, metadata))
+}

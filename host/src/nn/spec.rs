@@ -93,11 +93,20 @@ pub struct TextTowerSpec {
     pub embedding_dim: usize,
     /// Tensor name of the IDF table `[feature_dim]`.
     pub idf: String,
+    /// The feature plugin whose feature space the tower learned (its sha256); a trained
+    /// tower reads other plugins' features as noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_sha256: Option<String>,
 }
 
 impl TextTowerSpec {
     pub fn default_spec() -> Self {
-        Self { feature_dim: 4096, hidden: vec![256], embedding_dim: 200, idf: "text.idf".into() }
+        Self { feature_dim: 4096, hidden: vec![256], embedding_dim: 200, idf: "text.idf".into(), plugin_sha256: None }
+    }
+
+    /// Oramas et al. §3.1: two hidden layers of 2048.
+    pub fn oramas() -> Self {
+        Self { hidden: vec![2048, 2048], ..Self::default_spec() }
     }
 
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {

@@ -1,0 +1,142 @@
+//! `synth`, `train`, `eval`: the offline side. A synthetic catalog, the trainer, and the
+//! papers' cold-start evaluation.
+
+use std::path::PathBuf;
+
+use debut::synth::{self, SynthConfig};
+
+#[derive(clap::Args)]
+pub struct SynthArgs {
+    /// Directory to write the catalog into (created).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 300)]
+    artists: usize,
+    #[arg(long, default_value_t = 3000)]
+    tracks: usize,
+    #[arg(long, default_value_t = 2000)]
+    users: usize,
+    /// Seconds of audio per track.
+    #[arg(long, default_value_t = 30.0)]
+    seconds: f32,
+    /// Mean number of distinct tracks a user plays.
+    #[arg(long, default_value_t = 40.0)]
+    plays_per_user: f32,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(super) fn synth(args: SynthArgs) -> anyhow::Result<()> {
+    let cfg = SynthConfig {
+        seed: args.seed,
+        artists: args.artists,
+        tracks: args.tracks,
+        users: args.users,
+        seconds: args.seconds,
+        plays_per_user: args.plays_per_user,
+    };
+    let t0 = std::time::Instant::now();
+    let s = synth::generate(&args.out, &cfg, args.quiet)?;
+    eprintln!(
+        "wrote {}: {} artists, {} tracks ({:.1} h of audio), {} users, {} plays in {:.1} s",
+        args.out.display(),
+        s.artists,
+        s.tracks,
+        s.audio_seconds / 3600.0,
+        s.users,
+        s.plays,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Catalog directory (plays.tsv, tracks.jsonl, artists.jsonl).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory to write (manifest.json, weights.safetensors, report.json,
+    /// loss_curves.png, training/, checkpoints/).
+    #[arg(long)]
+    out: PathBuf,
+    /// The model's name (default: the output directory's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Run only these stages (repeatable; default: all, in order).
+    #[arg(long, value_enum)]
+    stage: Vec<debut::train::Stage>,
+    /// Continue from the checkpoints in the output directory.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Cap every stage's epochs (quick runs).
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    /// Which audio model the served model carries.
+    #[arg(long, value_enum)]
+    serve: Option<debut::train::AudioModel>,
+    /// The full training configuration as JSON (every size and rate; see `report.json`'s
+    /// `config` for the shape); flags above override it.
+    #[arg(long)]
+    train_config: Option<PathBuf>,
+    /// Threads for the CPU kernels (results are deterministic for a seed and thread count).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(super) fn train(config: &debut::config::Config, args: TrainArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut cfg: debut::train::TrainConfig = match &args.train_config {
+        Some(p) => {
+            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{} is not a training configuration", p.display()))?
+        }
+        None => Default::default(),
+    };
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(serve) = args.serve {
+        cfg.audio.serve = serve;
+    }
+    if let Some(e) = args.max_epochs {
+        for fit in [&mut cfg.dcue.fit, &mut cfg.regression.fit, &mut cfg.text.fit, &mut cfg.fusion.fit] {
+            fit.max_epochs = fit.max_epochs.min(e);
+        }
+    }
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())
+    });
+    let run = debut::train::TrainRun {
+        data: args.data.clone(),
+        out: args.out.clone(),
+        name,
+        stages: args.stage.clone(),
+        resume: args.resume,
+        quiet: args.quiet,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let backend = debut::backend::select(config.backend).context("starting the compute backend")?;
+    eprintln!("training on {} ({threads} CPU threads) from {}", backend.name(), args.data.display());
+    let report = pool.install(|| debut::train::train(&backend, &cfg, &run))?;
+    for h in &report.stages {
+        eprintln!(
+            "{:<10} {:>3} epochs, best validation loss {:.4} at epoch {} (initial {:.4})",
+            h.task,
+            h.epochs.len(),
+            h.best_val,
+            h.best_epoch,
+            h.initial_val
+        );
+    }
+    eprintln!("wrote {} in {:.0} s", args.out.display(), report.seconds);
+    Ok(())
+}
