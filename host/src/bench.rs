@@ -276,3 +276,141 @@ pub fn print_tower(rows: &[TowerRow], flops_per_window: u64) {
         flops_per_window as f64 / 1e6
     );
 }
+
+const JAX_TRAIN_SCRIPT: &str = include_str!("../benches/peers/train_jax.py");
+
+/// A training-step timing: forward, cosine-proximity loss, backward and an Adam update of the
+/// audio CNN on a batch of windows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainRow {
+    pub path: String,
+    pub threads: usize,
+    pub batch: usize,
+    pub ms_per_step: f64,
+}
+
+impl TrainRow {
+    pub fn windows_per_s(&self) -> f64 {
+        self.batch as f64 * 1e3 / self.ms_per_step
+    }
+}
+
+/// Times `steps` training steps of the DCUE CNN (WMF + regression's step: the windows and
+/// targets go up every step, the loss comes back) on `backend` in a pool of `threads`.
+pub fn train_steps(
+    label: &str,
+    backend: &Backend,
+    spec: &crate::nn::AudioTowerSpec,
+    batch: usize,
+    threads: usize,
+    steps: usize,
+) -> anyhow::Result<TrainRow> {
+    use crate::train::{nets::AudioNet, optim::Optimizer, optim::OptimizerConfig, params::Params};
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    pool.install(|| {
+        let mut params = Params::new();
+        let net = AudioNet::init(
+            &mut params,
+            backend,
+            "audio",
+            spec,
+            &vec![-40.0; spec.n_mels],
+            &vec![20.0; spec.n_mels],
+            1,
+        )?;
+        let mut grads = params.zeros_like(backend, ".grad")?;
+        let mut opt = Optimizer::new(OptimizerConfig::adam(1e-3), &params, backend)?;
+        let mut state = 0x9e37_79b9u64;
+        let mut noise = |n: usize, scale: f32, offset: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    offset + scale * ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+                })
+                .collect()
+        };
+        let x = noise(spec.n_mels * batch * spec.window_frames, 20.0, -40.0);
+        let y = noise(spec.embedding_dim * batch, 1.0, 0.0);
+        let mut step = || -> anyhow::Result<f32> {
+            grads.zero(backend)?;
+            let xt = backend.upload(&[spec.n_mels, batch, spec.window_frames], &x)?;
+            let yt = backend.upload(&[spec.embedding_dim, batch], &y)?;
+            let (pred, tape) = net.forward(backend, &params, &xt, true)?;
+            let (loss, d) = backend.cosine_proximity(&pred, &yt)?;
+            net.backward(backend, &params, tape.expect("kept"), &d, &mut grads)?;
+            opt.step(backend, &mut params, &grads)?;
+            Ok(backend.download(&loss)?[0])
+        };
+        for _ in 0..2 {
+            step()?;
+        }
+        let mut times: Vec<f64> = (0..steps)
+            .map(|_| {
+                let t0 = Instant::now();
+                step().map(|_| t0.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        times.sort_by(f64::total_cmp);
+        Ok(TrainRow { path: label.to_string(), threads, batch, ms_per_step: times[times.len() / 2] })
+    })
+}
+
+/// The same step in JAX on the CPU (`benches/peers/train_jax.py`), pinned to `threads` cores.
+pub fn jax_train_steps(batch: usize, threads: usize, steps: usize) -> anyhow::Result<TrainRow> {
+    let dir = std::env::temp_dir().join(format!("debut-bench-jax-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("train_jax.py");
+    std::fs::write(&script, JAX_TRAIN_SCRIPT)?;
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([
+            "--batch",
+            &batch.to_string(),
+            "--steps",
+            &steps.to_string(),
+            "--warmup",
+            "3",
+            "--threads",
+            &threads.to_string(),
+        ])
+        .output()
+        .context("running python3 for the JAX peer")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    anyhow::ensure!(out.status.success(), "the JAX peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout)?;
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or(""))?;
+    Ok(TrainRow {
+        path: format!("jax {} (XLA CPU)", v["version"].as_str().unwrap_or("?")),
+        threads,
+        batch,
+        ms_per_step: v["median_step_ms"].as_f64().unwrap_or(f64::NAN),
+    })
+}
+
+/// Prints training rows with the ratio to JAX at the same threads and batch.
+pub fn print_train(rows: &[TrainRow], flops_per_window: u64) {
+    println!(
+        "{:<44} {:>7} {:>5} {:>10} {:>10} {:>9} {:>8}",
+        "path", "threads", "batch", "ms/step", "windows/s", "GFLOP/s", "vs JAX"
+    );
+    for r in rows {
+        let jax = rows.iter().find(|o| o.path.starts_with("jax") && o.threads == r.threads && o.batch == r.batch);
+        let ratio = jax.map(|o| format!("{:.2}x", o.ms_per_step / r.ms_per_step)).unwrap_or_default();
+        println!(
+            "{:<44} {:>7} {:>5} {:>10.1} {:>10.0} {:>9.1} {:>8}",
+            r.path,
+            r.threads,
+            r.batch,
+            r.ms_per_step,
+            r.windows_per_s(),
+            3.0 * flops_per_window as f64 * r.windows_per_s() / 1e9,
+            ratio
+        );
+    }
+    println!(
+        "(a step: forward, loss, backward, Adam; {:.0} MFLOP per window counted as 3x the forward; 'vs JAX' > 1 means faster)",
+        3.0 * flops_per_window as f64 / 1e6
+    );
+}

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod catalog;
 pub mod config;
 pub mod embedding;
+pub mod eval;
 pub mod frontend;
 pub mod gpu;
 pub mod model;

@@ -61,6 +61,25 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         repeat: usize,
     },
+    /// Training steps of the audio CNN (forward, loss, backward, Adam): windows/s on the CPU
+    /// per thread count and on the GPU path, against JAX on the CPU with the same
+    /// architecture, batch and threads.
+    Train {
+        #[arg(long, value_delimiter = ',', default_values_t = vec![64])]
+        batches: Vec<usize>,
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Also time the WGSL path (lavapipe when there is no GPU).
+        #[arg(long)]
+        gpu: bool,
+        /// Skip JAX.
+        #[arg(long)]
+        no_jax: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
     Dft {
         #[arg(long, default_value_t = 30.0)]
@@ -79,6 +98,9 @@ pub(super) fn run(config: &Config, what: BenchCommand) -> anyhow::Result<()> {
             bench_tower(config, &batches, &threads, repeat, gpu, !no_onnx, json)
         }
         BenchCommand::Dft { seconds, repeat } => bench_dft(seconds, repeat),
+        BenchCommand::Train { batches, threads, steps, gpu, no_jax, json } => {
+            bench_train(&batches, &threads, steps, gpu, !no_jax, json)
+        }
         BenchCommand::Plugin { track, plugin, repeat } => bench_plugin(config, &track, plugin, repeat),
     }
 }
@@ -261,5 +283,43 @@ fn bench_plugin(config: &Config, track: &Path, plugins: Vec<PathBuf>, repeat: us
         );
     }
     println!("(the service extracts once per bio version and caches the artist embedding, so most tracks pay nothing)");
+    Ok(())
+}
+
+fn bench_train(
+    batches: &[usize],
+    threads: &[usize],
+    steps: usize,
+    gpu: bool,
+    jax: bool,
+    json: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let spec = debut::model::AudioTowerSpec::dcue();
+    let cpu = Backend::new(CpuBackend::new());
+    let mut rows = Vec::new();
+    for &b in batches {
+        for &t in threads {
+            eprintln!("timing debut cpu, batch {b}, {t} threads");
+            rows.push(debut::bench::train_steps("debut cpu", &cpu, &spec, b, t, steps)?);
+        }
+        if gpu {
+            let g = backend::select(BackendKind::Gpu)?;
+            eprintln!("timing {}, batch {b}", g.name());
+            rows.push(debut::bench::train_steps(&format!("debut {}", g.name()), &g, &spec, b, 1, steps.min(5))?);
+        }
+        if jax {
+            for &t in threads {
+                eprintln!("timing jax, batch {b}, {t} threads");
+                match debut::bench::jax_train_steps(b, t, steps) {
+                    Ok(r) => rows.push(r),
+                    Err(e) => eprintln!("JAX comparison skipped: {e:#}"),
+                }
+            }
+        }
+    }
+    debut::bench::print_train(&rows, spec.flops_per_window());
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+    }
     Ok(())
 }

@@ -76,6 +76,8 @@ enum Command {
     Synth(train::SynthArgs),
     /// Train every weight of a model from a catalog: WMF, text tower, audio towers, fusion.
     Train(train::TrainArgs),
+    /// The papers' cold-start evaluation of a trained model on its catalog's test artists.
+    Eval(train::EvalArgs),
     /// List the GPU adapters wgpu can see, best first.
     Adapters,
 }
@@ -116,6 +118,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { what } => plugin::run(&config, what),
         Command::Synth(args) => train::synth(args),
         Command::Train(args) => train::train(&config, args),
+        Command::Eval(args) => train::eval(&config, args),
         Command::Adapters => {
             let adapters = debut::gpu::list_adapters();
             if adapters.is_empty() {

@@ -140,3 +140,37 @@ pub(super) fn train(config: &debut::config::Config, args: TrainArgs) -> anyhow::
     eprintln!("wrote {} in {:.0} s", args.out.display(), report.seconds);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Catalog directory the model was trained on.
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory written by `debut train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Write the rows as JSON ([{"model", "auc", "map500", "tags_auc"}]).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the ROC curves (roc.png) here.
+    #[arg(long)]
+    plots: Option<PathBuf>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(super) fn eval(config: &debut::config::Config, args: EvalArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let backend = debut::backend::select(config.backend).context("starting the compute backend")?;
+    let run = debut::eval::EvalRun { data: args.data.clone(), model: args.model.clone(), quiet: args.quiet };
+    let e = debut::eval::evaluate(&backend, &run)?;
+    print!("{}", debut::eval::table(&e));
+    if let Some(p) = &args.json {
+        debut::eval::write_json(&e, p)?;
+    }
+    if let Some(dir) = &args.plots {
+        std::fs::create_dir_all(dir)?;
+        debut::eval::plot_roc(&e, &dir.join("roc.png"))?;
+    }
+    Ok(())
+}

@@ -237,33 +237,46 @@ pub fn generate(out: &Path, cfg: &SynthConfig, quiet: bool) -> anyhow::Result<Su
     }
     f.flush()?;
 
-    // Users and their plays: taste x scene x popularity, distinct tracks by Gumbel top-k.
+    // Users and their plays: taste x scene x popularity, distinct tracks by Gumbel top-k. Each
+    // user draws from a generator of its own, so users are made in parallel, deterministically.
     let (g, s) = (GENRES.len(), SCENES.len());
-    let mut users = Vec::with_capacity(cfg.users);
+    let track_scene: Vec<usize> = tracks.iter().map(|t| artists[t.artist].scene).collect();
+    let sqrt_pop: Vec<f32> = tracks.iter().map(|t| t.popularity.sqrt()).collect();
+    let bar = crate::progress::bar(cfg.users as u64, "sampling plays", quiet);
+    let per_user: Vec<(UserTruth, Vec<(usize, u32)>)> = (0..cfg.users)
+        .into_par_iter()
+        .map(|u| {
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_0000_0000 ^ (u as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let taste = dirichlet(&mut rng, &vec![0.25; g]);
+            let scenes = dirichlet(&mut rng, &vec![0.7; s]);
+            let n = ((cfg.plays_per_user.ln() + 0.6 * normal(&mut rng)).exp().round() as usize).clamp(3, tracks.len());
+            let affinity = |i: usize| -> f32 { taste.iter().zip(&tracks[i].profile).map(|(a, b)| a * b).sum() };
+            let mut keyed: Vec<(f32, usize)> = (0..tracks.len())
+                .map(|i| {
+                    let score = (affinity(i) + 0.02).powi(2) * (scenes[track_scene[i]] + 0.05) * sqrt_pop[i];
+                    let gumbel = -(-(rng.random::<f32>().max(1e-12)).ln()).ln();
+                    (score.ln() + gumbel, i)
+                })
+                .collect();
+            keyed.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0));
+            let mut chosen: Vec<usize> = keyed[..n].iter().map(|k| k.1).collect();
+            chosen.sort_unstable();
+            let rows = chosen.into_iter().map(|i| (i, 1 + poisson(&mut rng, 4.0 * affinity(i)))).collect();
+            bar.inc(1);
+            (UserTruth { taste, scenes }, rows)
+        })
+        .collect();
+    bar.finish_and_clear();
     let mut f = std::io::BufWriter::new(std::fs::File::create(out.join("plays.tsv"))?);
     let mut plays = 0;
-    for u in 0..cfg.users {
-        let taste = dirichlet(&mut rng, &vec![0.25; g]);
-        let scenes = dirichlet(&mut rng, &vec![0.7; s]);
-        let n = ((cfg.plays_per_user.ln() + 0.6 * normal(&mut rng)).exp().round() as usize).clamp(3, tracks.len());
-        let mut keyed: Vec<(f32, usize)> = tracks
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let affinity: f32 = taste.iter().zip(&t.profile).map(|(a, b)| a * b).sum();
-                let score = (affinity + 0.02).powi(2) * (scenes[artists[t.artist].scene] + 0.05) * t.popularity.sqrt();
-                let gumbel = -(-(rng.random::<f32>().max(1e-12)).ln()).ln();
-                (score.ln() + gumbel, i)
-            })
-            .collect();
-        keyed.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0));
-        for &(_, i) in &keyed[..n] {
-            let affinity: f32 = taste.iter().zip(&tracks[i].profile).map(|(a, b)| a * b).sum();
-            let count = 1 + poisson(&mut rng, 4.0 * affinity);
+    let mut users = Vec::with_capacity(cfg.users);
+    for (u, (truth, rows)) in per_user.into_iter().enumerate() {
+        for (i, count) in rows {
             writeln!(f, "u-{:05}\ttr-{:05}\t{count}", u + 1, i + 1)?;
             plays += 1;
         }
-        users.push(UserTruth { taste, scenes });
+        users.push(truth);
     }
     f.flush()?;
 

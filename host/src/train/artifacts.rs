@@ -54,6 +54,18 @@ impl Artifacts {
         Ok(weights::read_all(&bytes)?)
     }
 
+    /// The sha256 of some stage outputs and the configuration: what a later stage learns from.
+    pub fn fingerprint(&self, files: &[&str], config: &str) -> anyhow::Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for f in files {
+            let path = self.dir.join(f);
+            h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+        }
+        h.update(config.as_bytes());
+        Ok(hex::encode(h.finalize()))
+    }
+
     pub fn save_config(&self, cfg: &TrainConfig) -> anyhow::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         std::fs::write(self.dir.join("config.json"), serde_json::to_string_pretty(cfg)? + "\n")?;

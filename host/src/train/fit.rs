@@ -81,6 +81,9 @@ pub struct FitRun<'a> {
     pub resume: bool,
     pub quiet: bool,
     pub seed: u64,
+    /// A fingerprint of what the task learns from (its inputs and settings): a checkpoint made
+    /// from other inputs is not resumed from.
+    pub inputs: String,
 }
 
 fn checkpoint_path(dir: &Path, task: &str) -> PathBuf {
@@ -95,6 +98,7 @@ fn save(
     best: &[HostTensor],
     history: &History,
     rng: &ChaCha8Rng,
+    inputs: &str,
 ) -> anyhow::Result<()> {
     let mut tensors = params.to_host(b)?;
     for slot in &opt.state {
@@ -105,6 +109,7 @@ fn save(
         ("history".to_string(), serde_json::to_string(history)?),
         ("optimizer_step".to_string(), opt.step.to_string()),
         ("rng_word_pos".to_string(), rng.get_word_pos().to_string()),
+        ("inputs".to_string(), inputs.to_string()),
     ]);
     let bytes = weights::write(&tensors, metadata)?;
     let tmp = path.with_extension("partial");
@@ -122,9 +127,18 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
     let mut best: Vec<HostTensor>;
     let mut history;
-    if run.resume && path.is_file() {
-        let bytes = std::fs::read(&path)?;
-        let (tensors, meta) = weights::read_all(&bytes)?;
+    let checkpoint = if run.resume && path.is_file() {
+        let (tensors, meta) = weights::read_all(&std::fs::read(&path)?)?;
+        if meta.get("inputs") == Some(&run.inputs) {
+            Some((tensors, meta))
+        } else {
+            tracing::warn!(task = task.name(), "not resuming from {}: it was trained on other inputs", path.display());
+            None
+        }
+    } else {
+        None
+    };
+    if let Some((tensors, meta)) = checkpoint {
         task.params_mut().load(b, &tensors)?;
         for slot in &mut opt.state {
             slot.load(b, &tensors)?;
@@ -202,7 +216,7 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
                 task.unit()
             );
         }
-        save(&path, b, task.params(), &opt, &best, &history, &rng)?;
+        save(&path, b, task.params(), &opt, &best, &history, &rng, &run.inputs)?;
     }
     history.stopped_early = history.epochs.len() < cfg.max_epochs;
     let host: HashMap<String, (Vec<usize>, Vec<f32>)> = best.into_iter().map(|(n, s, v)| (n, (s, v))).collect();

@@ -147,6 +147,30 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The widths that must agree: every model regresses (or is scored against) the WMF
+    /// factors, and fusion reads the audio and artist embeddings.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let k = self.wmf.factors;
+        anyhow::ensure!(
+            self.audio.tower.embedding_dim == k && self.text.tower.embedding_dim == k,
+            "the audio ({}) and text ({}) embeddings must be as wide as the WMF factors ({k})",
+            self.audio.tower.embedding_dim,
+            self.text.tower.embedding_dim
+        );
+        self.audio.tower.validate().map_err(anyhow::Error::msg)?;
+        anyhow::ensure!(
+            self.dcue.batch > 1 && self.dcue.negatives > 0,
+            "DCUE needs batches of 2 or more and negatives"
+        );
+        anyhow::ensure!(
+            self.train_fraction > 0.0 && self.val_fraction > 0.0 && self.train_fraction + self.val_fraction < 1.0,
+            "the train and validation fractions must leave room for a test split"
+        );
+        Ok(())
+    }
+}
+
 impl Default for AudioConfig {
     fn default() -> Self {
         Self { tower: AudioTowerSpec::dcue(), serve: AudioModel::Dcue, stats_tracks: 300 }
@@ -235,6 +259,7 @@ impl Prepared {
 /// Runs the requested stages; returns the report (also written to `out/report.json`).
 pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<report::Report> {
     let t0 = Instant::now();
+    cfg.check()?;
     let prep = Prepared::open(&run.data, cfg, b, run.quiet)?;
     let art = Artifacts::new(&run.out);
     art.save_config(cfg)?;
@@ -242,12 +267,14 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
     let mut report = art.load_report().unwrap_or_else(|| report::Report::new(b, &prep, cfg));
     report.backend = b.name();
     let ckpt = run.out.join("checkpoints");
-    let fit_run = |seed_offset: u64| FitRun {
+    let fit_run = |seed_offset: u64, inputs: String| FitRun {
         checkpoint_dir: &ckpt,
         resume: run.resume,
         quiet: run.quiet,
         seed: cfg.seed ^ seed_offset,
+        inputs,
     };
+    let config_json = serde_json::to_string(cfg)?;
 
     if wants(Stage::Wmf) {
         let t = Instant::now();
@@ -259,18 +286,21 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
     let factors = art.load_wmf().context("the wmf stage's output is missing: run it first")?;
 
     if wants(Stage::Text) {
-        let (tower, history) = stage_text(b, &prep, cfg, &factors, &fit_run(0x7e47))?;
+        let inputs = art.fingerprint(&["wmf.safetensors"], &config_json)?;
+        let (tower, history) = stage_text(b, &prep, cfg, &factors, &fit_run(0x7e47, inputs))?;
         art.save_text(&tower)?;
         report.set_history(history);
     }
     if wants(Stage::Audio) {
         let (mean, std) =
             data::band_statistics(&prep.cache, &first(&prep.tracks(Part::Train), cfg.audio.stats_tracks))?;
-        let (params, net, history) = stage_regression(b, &prep, cfg, &factors, &mean, &std, &fit_run(0xa0d1))?;
+        let inputs = art.fingerprint(&["wmf.safetensors"], &config_json)?;
+        let (params, net, history) =
+            stage_regression(b, &prep, cfg, &factors, &mean, &std, &fit_run(0xa0d1, inputs.clone()))?;
         art.save_params("regression", &params.to_host(b)?)?;
         art.save_tower("regression", &net.to_tower(b, &params)?)?;
         report.set_history(history);
-        let (params, net, history) = stage_dcue(b, &prep, cfg, &mean, &std, &fit_run(0xdc0e))?;
+        let (params, net, history) = stage_dcue(b, &prep, cfg, &mean, &std, &fit_run(0xdc0e, inputs))?;
         art.save_params("dcue", &params.to_host(b)?)?;
         art.save_tower("dcue", &net.to_tower(b, &params)?)?;
         report.set_history(history);
@@ -278,7 +308,10 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
     if wants(Stage::Fusion) {
         let text = art.load_text().context("the text stage's output is missing: run it first")?;
         let served = art.load_tower(cfg.audio.serve).context("the audio stage's output is missing: run it first")?;
-        let (fusion, text_only, histories) = stage_fusion(b, &prep, cfg, &factors, &served, &text, &fit_run(0xf05e))?;
+        let towers = ["wmf.safetensors", "text.safetensors", "dcue.tower.safetensors", "regression.tower.safetensors"];
+        let inputs = art.fingerprint(&towers, &config_json)?;
+        let (fusion, text_only, histories) =
+            stage_fusion(b, &prep, cfg, &factors, &served, &text, &fit_run(0xf05e, inputs))?;
         art.save_dense("text_only", &text_only)?;
         for h in histories {
             report.set_history(h);

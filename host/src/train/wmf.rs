@@ -31,7 +31,7 @@ pub struct WmfConfig {
 
 impl Default for WmfConfig {
     fn default() -> Self {
-        Self { factors: 200, alpha: 2.0, regularization: 0.1, iterations: 15, cg_steps: 3 }
+        Self { factors: 200, alpha: 5.0, regularization: 50.0, iterations: 15, cg_steps: 3 }
     }
 }
 

@@ -98,6 +98,53 @@ pub(super) fn conv_gemm<'a>(
     }
 }
 
+/// Column ranges of a batch's GEMM output, one per thread of the pool, cut at window
+/// boundaries (a range may end with a window's junk columns; the last ends at `cols`).
+fn window_ranges(batch: usize, tp: usize, cols: usize) -> Vec<(usize, usize)> {
+    let parts = rayon::current_num_threads().min(batch).max(1);
+    (0..parts)
+        .map(|p| {
+            let (b0, b1) = (p * batch / parts, (p + 1) * batch / parts);
+            (b0 * tp, if p + 1 == parts { cols } else { b1 * tp })
+        })
+        .collect()
+}
+
+/// [`conv_gemm`] with the batch split over the pool's threads: each thread runs whole tap
+/// GEMMs (one thread each) on its windows' columns, which scales better than splitting
+/// every GEMM (the windows are independent; only the weights are shared).
+pub(super) fn conv_gemm_by_windows<'a>(
+    lhs: impl Fn(usize) -> MatRef<'a, f32> + Sync,
+    k: usize,
+    padded: &[f32],
+    batch: usize,
+    tp: usize,
+    out: &mut [f32],
+) {
+    let row_len = batch * tp;
+    let cols = row_len - (k - 1);
+    let ranges = window_ranges(batch, tp, cols);
+    if ranges.len() == 1 {
+        return conv_gemm(lhs, k, padded, row_len, out, par());
+    }
+    let (m, c_in) = (lhs(0).nrows(), lhs(0).ncols());
+    let mut rest = MatMut::from_row_major_slice_mut(out, m, cols);
+    let mut views = Vec::with_capacity(ranges.len());
+    for &(start, end) in &ranges {
+        let (head, tail) = rest.split_at_col_mut(end - start);
+        views.push((start, head));
+        rest = tail;
+    }
+    views.into_par_iter().for_each(|(start, mut dst)| {
+        let len = dst.ncols();
+        for kk in 0..k {
+            let rhs = MatRef::from_row_major_slice_with_stride(&padded[start + kk..], c_in, len, row_len);
+            let accum = if kk == 0 { Accum::Replace } else { Accum::Add };
+            matmul(dst.as_mat_mut(), accum, lhs(kk), rhs, 1.0f32, Par::Seq);
+        }
+    });
+}
+
 /// Reads `row[b * tp + t]`, adds `bias`, applies ReLU, max-pools by `pool`, and writes window
 /// `b`'s `t_out` results at `dst[base(b)..]`. max(a + bias, b + bias) = max(a, b) + bias, so
 /// the bias is added once per output.
@@ -137,7 +184,7 @@ pub fn conv1d(x: &[f32], w: &[f32], bias: &[f32], s: ConvShape, relu: bool) -> V
         let padded = grow(&mut ws.padded, s.c_in * b * tp);
         pad_into(x, None, s.c_in, b, t, s.pad(), padded);
         let out = grow(&mut ws.gemm_out, s.c_out * cols);
-        conv_gemm(|kk| tap(w, kk, s.c_out, s.c_in), s.k, padded, b * tp, out, par());
+        conv_gemm_by_windows(|kk| tap(w, kk, s.c_out, s.c_in), s.k, padded, b, tp, out);
         y.par_chunks_mut((b * t).max(1)).enumerate().for_each(|(o, dst)| {
             let row = &out[o * cols..(o + 1) * cols];
             bias_relu_pool(row, bias[o], relu, 1, b, tp, t, |bb| bb * t, dst);
@@ -156,7 +203,7 @@ pub fn conv1d_x_backward(dy: &[f32], y: Option<&[f32]>, w: &[f32], s: ConvShape)
         pad_into(dy, y, s.c_out, b, t, s.pad(), padded);
         let out = grow(&mut ws.gemm_out, s.c_in * cols);
         // dx[i, t] = sum_kk sum_o w[k - 1 - kk][o][i] dz[o, t + kk - pad].
-        conv_gemm(|kk| tap(w, s.k - 1 - kk, s.c_out, s.c_in).transpose(), s.k, padded, b * tp, out, par());
+        conv_gemm_by_windows(|kk| tap(w, s.k - 1 - kk, s.c_out, s.c_in).transpose(), s.k, padded, b, tp, out);
         dx.par_chunks_mut((b * t).max(1)).enumerate().for_each(|(i, dst)| {
             let row = &out[i * cols..(i + 1) * cols];
             for bb in 0..b {
@@ -194,11 +241,35 @@ pub fn conv1d_weight_backward(x: &[f32], dy: &[f32], y: Option<&[f32]>, s: ConvS
             }
             *db += sum as f32;
         });
-        let lhs = MatRef::from_row_major_slice(dz, s.c_out, cols);
-        for (kk, dw_kk) in dw.chunks_mut(s.c_out * s.c_in).enumerate().take(s.k) {
-            let rhs = MatRef::from_row_major_slice_with_stride(&xpad[kk..], s.c_in, cols, b * tp).transpose();
-            let dst = MatMut::from_row_major_slice_mut(dw_kk, s.c_out, s.c_in);
-            matmul(dst, Accum::Add, lhs, rhs, 1.0f32, par());
+        // Each thread sums its windows' columns into a gradient of its own; then they add up.
+        let (dz, xpad) = (&*dz, &*xpad);
+        let partial = |(start, end): (usize, usize), dw: &mut [f32], par: Par| {
+            let lhs = MatRef::from_row_major_slice_with_stride(&dz[start..], s.c_out, end - start, cols);
+            for (kk, dw_kk) in dw.chunks_mut(s.c_out * s.c_in).enumerate().take(s.k) {
+                let rhs = MatRef::from_row_major_slice_with_stride(&xpad[start + kk..], s.c_in, end - start, b * tp);
+                let dst = MatMut::from_row_major_slice_mut(dw_kk, s.c_out, s.c_in);
+                matmul(dst, Accum::Add, lhs, rhs.transpose(), 1.0f32, par);
+            }
+        };
+        let ranges = window_ranges(b, tp, cols);
+        if ranges.len() == 1 {
+            partial(ranges[0], dw, par());
+        } else {
+            let parts: Vec<Vec<f32>> = ranges
+                .into_par_iter()
+                .map(|r| {
+                    let mut local = vec![0.0f32; dw.len()];
+                    partial(r, &mut local, Par::Seq);
+                    local
+                })
+                .collect();
+            dw.par_chunks_mut(4096).enumerate().for_each(|(c, chunk)| {
+                for part in &parts {
+                    for (d, v) in chunk.iter_mut().zip(&part[c * 4096..]) {
+                        *d += v;
+                    }
+                }
+            });
         }
     });
 }

@@ -1,0 +1,199 @@
+//! The trainer: one training step computes the same update on the CPU and in WGSL (the
+//! networks, losses and optimisers end to end, parameters on the device); and the commands
+//! `synth`, `train` and `eval` on a tiny catalog: reproducible for a seed, resumable
+//! exactly, and evaluated with every model the papers compare.
+
+use debut::backend::Backend;
+use debut::nn::{AudioTowerSpec, SparseRows};
+use debut::train::nets::{AudioNet, DenseStack, StackInput};
+use debut::train::optim::{Optimizer, OptimizerConfig};
+use debut::train::params::Params;
+use debut_tests::*;
+
+fn random(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| scale * rng.uniform()).collect()
+}
+
+/// A small tower: the DCUE layout at a quarter of its widths.
+fn small_spec() -> AudioTowerSpec {
+    AudioTowerSpec { channels: vec![32, 32, 64, 64, 128], embedding_dim: 16, ..AudioTowerSpec::dcue() }
+}
+
+/// One Adam step of the audio CNN regressing targets, then of a user tower (lookup) and a
+/// text tower (sparse rows) against cosine and hinge losses; returns every parameter.
+fn one_step(b: &Backend) -> Vec<Vec<f32>> {
+    let spec = small_spec();
+    let mut params = Params::new();
+    let net = AudioNet::init(&mut params, b, "audio", &spec, &vec![-40.0; 128], &vec![20.0; 128], 5).unwrap();
+    let users = DenseStack::init(&mut params, b, "user", &[8, 12, 16], Some(6), 6).unwrap();
+    let text = DenseStack::init(&mut params, b, "text", &[40, 24, 16], None, 7).unwrap();
+    let mut grads = params.zeros_like(b, ".grad").unwrap();
+    let mut opt = Optimizer::new(OptimizerConfig::adam(1e-2), &params, b).unwrap();
+    let x =
+        b.upload(&[128, 3, 128], &random(128 * 3 * 128, 1, 20.0).iter().map(|v| v - 40.0).collect::<Vec<_>>()).unwrap();
+    let target = b.upload(&[16, 3], &random(48, 2, 1.0)).unwrap();
+    let (pred, tape) = net.forward(b, &params, &x, true).unwrap();
+    let (_, d) = b.cosine_proximity(&pred, &target).unwrap();
+    net.backward(b, &params, tape.unwrap(), &d, &mut grads).unwrap();
+    // DCUE's pairing of the user tower with the item vectors.
+    let idx = [1u32, 4, 1];
+    let who = StackInput::Lookup(&idx);
+    let ut = users.forward(b, &params, &who).unwrap();
+    let cos = b.cosine_similarity(ut.output(), &pred).unwrap();
+    let (_, ds) = b.hinge_loss(&cos.scores, &[0, 1, 2], &[1, 2, 0, 2, 0, 1], 0.2).unwrap();
+    let (du, _) = b.cosine_similarity_backward(ut.output(), &pred, &cos, &ds).unwrap();
+    users.backward(b, &params, &who, &ut, &du, &mut grads).unwrap();
+    // The text tower on sparse rows.
+    let rows = SparseRows {
+        dim: 40,
+        offsets: vec![0, 2, 5, 6],
+        indices: vec![3, 9, 0, 9, 39, 12],
+        values: vec![0.5, 0.2, 0.7, 0.1, 0.3, 1.0],
+    };
+    let input = StackInput::Sparse(&rows);
+    let tt = text.forward(b, &params, &input).unwrap();
+    let (_, dt) = b.cosine_proximity(tt.output(), &target).unwrap();
+    text.backward(b, &params, &input, &tt, &dt, &mut grads).unwrap();
+    opt.step(b, &mut params, &grads).unwrap();
+    params.tensors().iter().map(|t| b.download(t).unwrap()).collect()
+}
+
+#[test]
+fn a_training_step_agrees_on_the_cpu_and_in_wgsl() {
+    let (c, g) = (one_step(&cpu()), one_step(&gpu()));
+    let mut worst = 0.0f64;
+    for (a, b) in c.iter().zip(&g) {
+        let (d, _) = max_abs_diff(a, b);
+        let scale = a.iter().map(|v| f64::from(v.abs())).fold(1e-3, f64::max);
+        worst = worst.max(d / scale);
+    }
+    eprintln!("parameters after one step, CPU vs WGSL: worst relative difference {worst:.2e}");
+    assert!(worst < 1e-4, "CPU and WGSL training steps differ by {worst:.2e}");
+}
+
+/// A training configuration small enough for tests: 16-wide factors and embeddings.
+fn tiny_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let cfg = serde_json::json!({
+        "seed": 3,
+        "wmf": {"factors": 16, "iterations": 6, "regularization": 1.0},
+        "audio": {"tower": small_spec(), "stats_tracks": 20},
+        "dcue": {"user_embedding": 8, "user_hidden": [16], "negatives": 4, "batch": 12,
+                 "fit": {"optimizer": {"kind": "sgd", "lr": 0.1, "momentum": 0.9, "decay": 1e-6}, "max_epochs": 2, "patience": 2}},
+        "regression": {"batch": 8, "fit": {"max_epochs": 2, "patience": 2}},
+        "text": {"tower": {"feature_dim": 4096, "hidden": [32], "embedding_dim": 16, "idf": "text.idf"}, "batch": 8,
+                 "fit": {"max_epochs": 3, "patience": 3}},
+        "fusion": {"batch": 8, "fit": {"max_epochs": 3, "patience": 3}},
+    });
+    let path = dir.join("train.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    path
+}
+
+fn sha_of(model: &std::path::Path) -> String {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap()).unwrap();
+    m["weights"]["sha256"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn synth_train_and_eval_on_a_tiny_catalog_reproducibly() {
+    let dir = scratch_dir("train-cli");
+    let data = dir.join("catalog");
+    let (ok, _, err) = run_debut(
+        &[
+            "synth",
+            "--out",
+            data.to_str().unwrap(),
+            "--seed",
+            "5",
+            "--artists",
+            "12",
+            "--tracks",
+            "36",
+            "--users",
+            "150",
+            "--seconds",
+            "4",
+            "--plays-per-user",
+            "10",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(ok, "synth failed: {err}");
+    for f in ["plays.tsv", "tracks.jsonl", "artists.jsonl", "truth.json", "audio/tr-00036.wav"] {
+        assert!(data.join(f).is_file(), "synth wrote no {f}");
+    }
+    let cfg = tiny_config(&dir);
+    let train = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--train-config",
+            cfg.to_str().unwrap(),
+            "--threads",
+            "2",
+            "--backend",
+            "cpu",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, _, err) = run_debut(&args, &[]);
+        assert!(ok, "train {extra:?} failed: {err}");
+    };
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    train(&a, &[]);
+    train(&b, &[]);
+    assert_eq!(sha_of(&a), sha_of(&b), "two runs with one seed and thread count differ");
+    // One epoch, then resumed to the full run: the same weights as training straight through.
+    train(&c, &["--max-epochs", "1"]);
+    assert_ne!(sha_of(&c), sha_of(&a), "a one-epoch model should differ");
+    train(&c, &["--resume"]);
+    assert_eq!(sha_of(&c), sha_of(&a), "resuming from the checkpoints did not reproduce the straight run");
+    for f in ["report.json", "loss_curves.png", "training/wmf.safetensors", "checkpoints/dcue.ckpt.safetensors"] {
+        assert!(a.join(f).is_file(), "train wrote no {f}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("report.json")).unwrap()).unwrap();
+    let stages: Vec<&str> = report["stages"].as_array().unwrap().iter().map(|s| s["task"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["text", "regression", "dcue", "fusion", "text_only"]);
+    // The served model loads and embeds.
+    let (ok, out, err) = run_debut(&["model", "check", a.to_str().unwrap()], &[]);
+    assert!(ok && out.contains("(trained)"), "{out}{err}");
+    let json = dir.join("eval.json");
+    let (ok, out, err) = run_debut(
+        &[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            a.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--plots",
+            dir.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(ok, "eval failed: {err}");
+    eprintln!("{out}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let models: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(models, ["popularity", "random", "wmf-warm", "dcue", "wmf-regression", "text", "fused"]);
+    for r in &rows {
+        for key in ["auc", "map500"] {
+            let v = r[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{}: {key} {v}", r["model"]);
+        }
+    }
+    let warm = rows.iter().find(|r| r["model"] == "wmf-warm").unwrap()["auc"].as_f64().unwrap();
+    assert!(warm > 0.9, "WMF with the test plays must rank them well (AUC {warm})");
+    assert!(dir.join("roc.png").is_file());
+}
