@@ -50,6 +50,17 @@ pub(super) fn run(what: ModelCommand) -> anyhow::Result<()> {
                 m.audio_tower.embedding_dim,
                 m.audio_tower.flops_per_window() as f64 / 1e6
             );
+            println!(
+                "text tower: {} features -> {:?} -> {}{}; fusion -> {}",
+                m.text_tower.feature_dim,
+                m.text_tower.hidden,
+                m.text_tower.embedding_dim,
+                m.text_tower
+                    .plugin_sha256
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(", learned from plugin sha256 {s}")),
+                m.fusion.embedding_dim
+            );
             println!("provenance: {} ({})", m.provenance.method, m.provenance.command);
             Ok(())
         }

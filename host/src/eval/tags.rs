@@ -15,7 +15,6 @@ use crate::train::params::Params;
 
 struct TagTask {
     stack: DenseStack,
-    params: Params,
     train: Vec<(Vec<f32>, Vec<f32>)>,
     val: Vec<(Vec<f32>, Vec<f32>)>,
 }
@@ -23,6 +22,7 @@ struct TagTask {
 fn batch_loss(
     t: &TagTask,
     b: &Backend,
+    p: &Params,
     items: &[&(Vec<f32>, Vec<f32>)],
     grads: Option<&mut Params>,
 ) -> anyhow::Result<f64> {
@@ -31,13 +31,12 @@ fn batch_loss(
     let xt = b.upload(&[x[0].len(), x.len()], &columns(&x))?;
     let yt = b.upload(&[y[0].len(), y.len()], &columns(&y))?;
     let input = StackInput::Dense(&xt);
-    let tape = t.stack.forward(b, &t.params, &input)?;
+    let tape = t.stack.forward(b, p, &input)?;
     let (loss, d) = b.sigmoid_bce(tape.output(), &yt)?;
     if let Some(g) = grads {
-        t.stack.backward(b, &t.params, &input, &tape, &d, g)?;
+        t.stack.backward(b, p, &input, &tape, &d, g)?;
     }
-    let loss = b.download(&loss)?;
-    Ok(loss.iter().map(|&v| f64::from(v)).sum::<f64>() / loss.len() as f64)
+    fit::mean(b, &loss)
 }
 
 impl Task for TagTask {
@@ -49,27 +48,25 @@ impl Task for TagTask {
         "tracks"
     }
 
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-
     fn batches_per_epoch(&self) -> usize {
         self.train.len().div_ceil(64).max(1)
     }
 
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)> {
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)> {
         let items: Vec<&(Vec<f32>, Vec<f32>)> =
             (0..64).map(|_| &self.train[rng.random_range(0..self.train.len())]).collect();
-        Ok((batch_loss(self, b, &items, Some(grads))?, items.len()))
+        Ok((batch_loss(self, b, p, &items, Some(grads))?, items.len()))
     }
 
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64> {
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64> {
         let items: Vec<&(Vec<f32>, Vec<f32>)> = self.val.iter().collect();
-        batch_loss(self, b, &items, None)
+        batch_loss(self, b, p, &items, None)
     }
 }
 
@@ -90,17 +87,18 @@ pub fn tag_auc(
     // Every tenth training track validates the early stopping.
     let (val, fit_on): (Vec<_>, Vec<_>) = train.iter().cloned().enumerate().partition(|(i, _)| i % 10 == 0);
     let strip = |v: Vec<(usize, (Vec<f32>, Vec<f32>))>| v.into_iter().map(|(_, x)| x).collect();
-    let mut task = TagTask { stack, params, train: strip(fit_on), val: strip(val) };
+    let mut task = TagTask { stack, train: strip(fit_on), val: strip(val) };
     let cfg = FitConfig { optimizer: OptimizerConfig::adam(1e-3), max_epochs: 60, patience: 5 };
     fit::fit(
         &mut task,
+        &mut params,
         b,
         &cfg,
         &FitRun { checkpoint_dir: scratch, resume: false, quiet: true, seed, inputs: String::new() },
     )?;
     let x: Vec<&[f32]> = test.iter().map(|i| i.0.as_slice()).collect();
     let xt = b.upload(&[d, x.len()], &columns(&x))?;
-    let logits = b.download(task.stack.forward(b, &task.params, &StackInput::Dense(&xt))?.output())?;
+    let logits = b.download(task.stack.forward(b, &params, &StackInput::Dense(&xt))?.output())?;
     let n = test.len();
     let aucs: Vec<f64> = (0..tags)
         .filter_map(|t| {

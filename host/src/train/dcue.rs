@@ -29,7 +29,6 @@ struct Batch {
 pub struct Dcue<'a> {
     pub net: AudioNet,
     pub users: DenseStack,
-    pub params: Params,
     cache: &'a MelCache,
     /// Distinct (user, track) training pairs.
     pairs: Vec<(u32, u32)>,
@@ -46,7 +45,6 @@ impl<'a> Dcue<'a> {
     pub fn new(
         net: AudioNet,
         users: DenseStack,
-        params: Params,
         cache: &'a MelCache,
         pairs: Vec<(u32, u32)>,
         val_pairs: Vec<(u32, u32)>,
@@ -56,7 +54,7 @@ impl<'a> Dcue<'a> {
         batch: usize,
         val_rng: &mut ChaCha8Rng,
     ) -> Self {
-        let mut task = Self { net, users, params, cache, pairs, played, negatives, margin, batch, val: Vec::new() };
+        let mut task = Self { net, users, cache, pairs, played, negatives, margin, batch, val: Vec::new() };
         let mut val_pairs = val_pairs;
         // A fixed validation set: up to 16 batches drawn once.
         for i in (1..val_pairs.len()).rev() {
@@ -99,21 +97,20 @@ impl<'a> Dcue<'a> {
     }
 
     /// The batch's mean hinge loss; with `grads`, its gradients too.
-    fn run(&self, b: &Backend, batch: &Batch, grads: Option<&mut Params>) -> anyhow::Result<f64> {
+    fn run(&self, b: &Backend, p: &Params, batch: &Batch, grads: Option<&mut Params>) -> anyhow::Result<f64> {
         let keep = grads.is_some();
         let x = windows_at(b, self.cache, &batch.tracks, &batch.starts, self.net.spec.window_frames)?;
         let who = StackInput::Lookup(&batch.users);
-        let user_tape = self.users.forward(b, &self.params, &who)?;
-        let (items, item_tape) = self.net.forward(b, &self.params, &x, keep)?;
+        let user_tape = self.users.forward(b, p, &who)?;
+        let (items, item_tape) = self.net.forward(b, p, &x, keep)?;
         let cos = b.cosine_similarity(user_tape.output(), &items)?;
         let (loss, d_scores) = b.hinge_loss(&cos.scores, &batch.positives, &batch.negatives, self.margin)?;
         if let Some(g) = grads {
             let (du, dv) = b.cosine_similarity_backward(user_tape.output(), &items, &cos, &d_scores)?;
-            self.users.backward(b, &self.params, &who, &user_tape, &du, g)?;
-            self.net.backward(b, &self.params, item_tape.expect("kept"), &dv, g)?;
+            self.users.backward(b, p, &who, &user_tape, &du, g)?;
+            self.net.backward(b, p, item_tape.expect("kept"), &dv, g)?;
         }
-        let loss = b.download(&loss)?;
-        Ok(loss.iter().map(|&v| f64::from(v)).sum::<f64>() / loss.len() as f64)
+        super::fit::mean(b, &loss)
     }
 }
 
@@ -126,30 +123,28 @@ impl Task for Dcue<'_> {
         "windows"
     }
 
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-
     fn batches_per_epoch(&self) -> usize {
         (self.pairs.len() / self.batch).max(1)
     }
 
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)> {
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)> {
         let pairs: Vec<(u32, u32)> =
             (0..self.batch).map(|_| self.pairs[rng.random_range(0..self.pairs.len())]).collect();
         let batch = self.make_batch(&pairs, rng);
-        let loss = self.run(b, &batch, Some(grads))?;
+        let loss = self.run(b, p, &batch, Some(grads))?;
         Ok((loss, batch.tracks.len()))
     }
 
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64> {
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64> {
         let mut sum = 0.0;
         for batch in &self.val {
-            sum += self.run(b, batch, None)?;
+            sum += self.run(b, p, batch, None)?;
         }
         Ok(sum / self.val.len().max(1) as f64)
     }

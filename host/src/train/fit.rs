@@ -18,21 +18,31 @@ use super::params::{HostTensor, Params};
 use crate::backend::{Backend, ComputeError};
 use crate::model::weights;
 
-/// A model being trained on one objective.
+/// One objective over a model whose parameters the loop holds.
 pub trait Task {
     /// Names the checkpoint and the report's curves.
     fn name(&self) -> &'static str;
     /// What a batch is made of, for throughput ("windows", "artists", ...).
     fn unit(&self) -> &'static str;
-    fn params(&self) -> &Params;
-    fn params_mut(&mut self) -> &mut Params;
     fn batches_per_epoch(&self) -> usize;
     /// Forward and backward of one batch, gradients added into `grads` (zeroed by the
     /// caller); returns the batch's mean loss and how many units it held. All randomness
     /// comes from `rng`, so a resumed run draws what the original would have.
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)>;
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)>;
     /// The validation loss (lower is better); deterministic.
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64>;
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64>;
+}
+
+/// The mean of a tensor of per-row losses.
+pub fn mean(b: &Backend, losses: &crate::backend::Tensor) -> anyhow::Result<f64> {
+    let v = b.download(losses)?;
+    Ok(v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,12 +128,18 @@ fn save(
     Ok(())
 }
 
-/// Trains `task` and leaves its best parameters (by validation loss) in it.
-pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) -> anyhow::Result<History> {
+/// Trains `params` on `task` and leaves the best of them (by validation loss) in `params`.
+pub fn fit<T: Task>(
+    task: &mut T,
+    params: &mut Params,
+    b: &Backend,
+    cfg: &FitConfig,
+    run: &FitRun,
+) -> anyhow::Result<History> {
     std::fs::create_dir_all(run.checkpoint_dir)?;
     let path = checkpoint_path(run.checkpoint_dir, task.name());
-    let mut grads = task.params().zeros_like(b, ".grad")?;
-    let mut opt = Optimizer::new(cfg.optimizer, task.params(), b)?;
+    let mut grads = params.zeros_like(b, ".grad")?;
+    let mut opt = Optimizer::new(cfg.optimizer, params, b)?;
     let mut rng = ChaCha8Rng::seed_from_u64(run.seed);
     let mut best: Vec<HostTensor>;
     let mut history;
@@ -139,7 +155,7 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
         None
     };
     if let Some((tensors, meta)) = checkpoint {
-        task.params_mut().load(b, &tensors)?;
+        params.load(b, &tensors)?;
         for slot in &mut opt.state {
             slot.load(b, &tensors)?;
         }
@@ -148,8 +164,7 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
             meta.get("rng_word_pos").and_then(|s| s.parse().ok()).context("checkpoint without RNG state")?;
         rng.set_word_pos(pos);
         history = serde_json::from_str::<History>(meta.get("history").context("checkpoint without history")?)?;
-        best = task
-            .params()
+        best = params
             .names()
             .iter()
             .map(|n| {
@@ -159,8 +174,8 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
             .collect::<anyhow::Result<_>>()?;
         tracing::info!(task = task.name(), epoch = history.epochs.len(), "resuming from {}", path.display());
     } else {
-        let initial_val = task.validate(b)?;
-        best = task.params().to_host(b)?;
+        let initial_val = task.validate(b, params)?;
+        best = params.to_host(b)?;
         history = History {
             task: task.name().into(),
             unit: task.unit().into(),
@@ -181,8 +196,8 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
         let (mut loss_sum, mut units) = (0.0, 0usize);
         for i in 0..batches {
             grads.zero(b)?;
-            let (loss, n) = task.train_batch(b, &mut grads, &mut rng)?;
-            opt.step(b, task.params_mut(), &grads)?;
+            let (loss, n) = task.train_batch(b, params, &mut grads, &mut rng)?;
+            opt.step(b, params, &grads)?;
             loss_sum += loss;
             units += n;
             bar.inc(1);
@@ -194,7 +209,7 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
             ));
         }
         let seconds = t0.elapsed().as_secs_f64();
-        let val = task.validate(b)?;
+        let val = task.validate(b, params)?;
         bar.finish_and_clear();
         let train_loss = loss_sum / batches.max(1) as f64;
         history.steps = opt.step;
@@ -203,7 +218,7 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
             history.best_val = val;
             history.best_epoch = epoch;
             history.since_best = 0;
-            best = task.params().to_host(b)?;
+            best = params.to_host(b)?;
         } else {
             history.since_best += 1;
         }
@@ -216,10 +231,10 @@ pub fn fit<T: Task>(task: &mut T, b: &Backend, cfg: &FitConfig, run: &FitRun) ->
                 task.unit()
             );
         }
-        save(&path, b, task.params(), &opt, &best, &history, &rng, &run.inputs)?;
+        save(&path, b, params, &opt, &best, &history, &rng, &run.inputs)?;
     }
     history.stopped_early = history.epochs.len() < cfg.max_epochs;
     let host: HashMap<String, (Vec<usize>, Vec<f32>)> = best.into_iter().map(|(n, s, v)| (n, (s, v))).collect();
-    task.params_mut().load(b, &host).map_err(|e: ComputeError| anyhow::anyhow!(e))?;
+    params.load(b, &host).map_err(|e: ComputeError| anyhow::anyhow!(e))?;
     Ok(history)
 }

@@ -17,7 +17,6 @@ use crate::backend::Backend;
 pub struct Head {
     pub name: &'static str,
     pub stack: DenseStack,
-    pub params: Params,
     train: Vec<(Vec<f32>, Vec<f32>)>,
     val: Vec<(Vec<f32>, Vec<f32>)>,
     batch: usize,
@@ -29,18 +28,18 @@ impl Head {
     pub fn new(
         name: &'static str,
         stack: DenseStack,
-        params: Params,
         train: Vec<(Vec<f32>, Vec<f32>)>,
         val: Vec<(Vec<f32>, Vec<f32>)>,
         batch: usize,
         dropout: Option<(usize, f32)>,
     ) -> Self {
-        Self { name, stack, params, train, val, batch, dropout }
+        Self { name, stack, train, val, batch, dropout }
     }
 
     fn loss(
         &self,
         b: &Backend,
+        p: &Params,
         inputs: &[&[f32]],
         targets: &[&[f32]],
         grads: Option<&mut Params>,
@@ -48,13 +47,12 @@ impl Head {
         let x = b.upload(&[inputs[0].len(), inputs.len()], &columns(inputs))?;
         let target = b.upload(&[targets[0].len(), targets.len()], &columns(targets))?;
         let input = StackInput::Dense(&x);
-        let tape = self.stack.forward(b, &self.params, &input)?;
+        let tape = self.stack.forward(b, p, &input)?;
         let (loss, d) = b.cosine_proximity(tape.output(), &target)?;
         if let Some(g) = grads {
-            self.stack.backward(b, &self.params, &input, &tape, &d, g)?;
+            self.stack.backward(b, p, &input, &tape, &d, g)?;
         }
-        let loss = b.download(&loss)?;
-        Ok(loss.iter().map(|&v| f64::from(v)).sum::<f64>() / loss.len() as f64)
+        super::fit::mean(b, &loss)
     }
 }
 
@@ -67,19 +65,17 @@ impl Task for Head {
         "tracks"
     }
 
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-
     fn batches_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.batch).max(1)
     }
 
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)> {
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)> {
         let picks: Vec<usize> = (0..self.batch).map(|_| rng.random_range(0..self.train.len())).collect();
         let inputs: Vec<Vec<f32>> = picks
             .iter()
@@ -95,15 +91,15 @@ impl Task for Head {
             .collect();
         let inputs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
         let targets: Vec<&[f32]> = picks.iter().map(|&i| self.train[i].1.as_slice()).collect();
-        Ok((self.loss(b, &inputs, &targets, Some(grads))?, picks.len()))
+        Ok((self.loss(b, p, &inputs, &targets, Some(grads))?, picks.len()))
     }
 
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64> {
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64> {
         let (mut sum, mut n) = (0.0, 0);
         for chunk in self.val.chunks(512) {
             let inputs: Vec<&[f32]> = chunk.iter().map(|v| v.0.as_slice()).collect();
             let targets: Vec<&[f32]> = chunk.iter().map(|v| v.1.as_slice()).collect();
-            sum += self.loss(b, &inputs, &targets, None)? * chunk.len() as f64;
+            sum += self.loss(b, p, &inputs, &targets, None)? * chunk.len() as f64;
             n += chunk.len();
         }
         Ok(sum / n.max(1) as f64)

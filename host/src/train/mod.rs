@@ -427,15 +427,14 @@ fn stage_text(
     let stack = DenseStack::init(&mut params, b, "text", &dims, None, cfg.seed ^ 0x7e)?;
     let mut task = text::TextTask::new(
         stack,
-        params,
         &features,
         &idf,
         targeted(&train_a, &f.artists),
         targeted(&prep.splits.artists(Part::Val), &f.artists),
         cfg.text.batch,
     );
-    let history = fit::fit(&mut task, b, &cfg.text.fit, run)?;
-    let layers = task.stack.to_dense(b, &task.params)?;
+    let history = fit::fit(&mut task, &mut params, b, &cfg.text.fit, run)?;
+    let layers = task.stack.to_dense(b, &params)?;
     let spec = TextTowerSpec { plugin_sha256: Some(sha), ..spec.clone() };
     Ok((TextTower { spec, idf, layers }, history))
 }
@@ -454,9 +453,9 @@ fn stage_regression(
     let train = targeted(&prep.tracks(Part::Train), &f.songs);
     let val = targeted(&prep.tracks(Part::Val), &f.songs);
     anyhow::ensure!(!train.is_empty() && !val.is_empty(), "no training or validation tracks with song factors");
-    let mut task = regression::Regression::new(net, params, &prep.cache, train, val, cfg.regression.batch);
-    let history = fit::fit(&mut task, b, &cfg.regression.fit, run)?;
-    Ok((task.params, task.net, history))
+    let mut task = regression::Regression::new(net, &prep.cache, train, val, cfg.regression.batch);
+    let history = fit::fit(&mut task, &mut params, b, &cfg.regression.fit, run)?;
+    Ok((params, task.net, history))
 }
 
 /// Distinct (user, track) pairs of the plays of `tracks`.
@@ -493,21 +492,10 @@ fn stage_dcue(
     anyhow::ensure!(!train.is_empty() && !val.is_empty(), "no training or validation plays");
     let mut val_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1);
     let c = &cfg.dcue;
-    let mut task = dcue::Dcue::new(
-        net,
-        users,
-        params,
-        &prep.cache,
-        train,
-        val,
-        played,
-        c.negatives,
-        c.margin,
-        c.batch,
-        &mut val_rng,
-    );
-    let history = fit::fit(&mut task, b, &c.fit, run)?;
-    Ok((task.params, task.net, history))
+    let mut task =
+        dcue::Dcue::new(net, users, &prep.cache, train, val, played, c.negatives, c.margin, c.batch, &mut val_rng);
+    let history = fit::fit(&mut task, &mut params, b, &c.fit, run)?;
+    Ok((params, task.net, history))
 }
 
 /// DCUE's user tower: an embedding table, dense layers, the audio tower's width out.
@@ -564,25 +552,23 @@ fn stage_fusion(
     let text_only = |s: &[(Vec<f32>, Vec<f32>, Vec<f32>)]| -> Vec<(Vec<f32>, Vec<f32>)> {
         s.iter().map(|(_, t, y)| (t.clone(), y.clone())).collect()
     };
-    let mut params = Params::new();
-    let stack = DenseStack::init(&mut params, b, "fusion", &[da + dt, out], None, cfg.seed ^ 0xf0)?;
+    let mut fusion_params = Params::new();
+    let stack = DenseStack::init(&mut fusion_params, b, "fusion", &[da + dt, out], None, cfg.seed ^ 0xf0)?;
     let mut fusion = head::Head::new(
         "fusion",
         stack,
-        params,
         concat(&train),
         concat(&val),
         cfg.fusion.batch,
         Some((da, cfg.fusion.artist_dropout)),
     );
-    let h1 = fit::fit(&mut fusion, b, &cfg.fusion.fit, run)?;
-    let mut params = Params::new();
-    let stack = DenseStack::init(&mut params, b, "text_only", &[dt, out], None, cfg.seed ^ 0xf1)?;
-    let mut alone =
-        head::Head::new("text_only", stack, params, text_only(&train), text_only(&val), cfg.fusion.batch, None);
-    let h2 = fit::fit(&mut alone, b, &cfg.fusion.fit, run)?;
-    let fusion_dense = fusion.stack.to_dense(b, &fusion.params)?.remove(0);
-    let alone_dense = alone.stack.to_dense(b, &alone.params)?.remove(0);
+    let h1 = fit::fit(&mut fusion, &mut fusion_params, b, &cfg.fusion.fit, run)?;
+    let mut alone_params = Params::new();
+    let stack = DenseStack::init(&mut alone_params, b, "text_only", &[dt, out], None, cfg.seed ^ 0xf1)?;
+    let mut alone = head::Head::new("text_only", stack, text_only(&train), text_only(&val), cfg.fusion.batch, None);
+    let h2 = fit::fit(&mut alone, &mut alone_params, b, &cfg.fusion.fit, run)?;
+    let fusion_dense = fusion.stack.to_dense(b, &fusion_params)?.remove(0);
+    let alone_dense = alone.stack.to_dense(b, &alone_params)?.remove(0);
     Ok((fusion_dense, alone_dense, vec![h1, h2]))
 }
 

@@ -13,7 +13,6 @@ use crate::catalog::mels::MelCache;
 
 pub struct Regression<'a> {
     pub net: AudioNet,
-    pub params: Params,
     cache: &'a MelCache,
     /// Training tracks and their targets.
     tracks: Vec<usize>,
@@ -27,7 +26,6 @@ impl<'a> Regression<'a> {
     /// Validation uses two fixed windows per track, at a quarter and three quarters.
     pub fn new(
         net: AudioNet,
-        params: Params,
         cache: &'a MelCache,
         train: Vec<(usize, Vec<f32>)>,
         val: Vec<(usize, Vec<f32>)>,
@@ -42,7 +40,7 @@ impl<'a> Regression<'a> {
             })
             .collect();
         let (tracks, targets) = train.into_iter().unzip();
-        Self { net, params, cache, tracks, targets, batch, val }
+        Self { net, cache, tracks, targets, batch, val }
     }
 }
 
@@ -55,32 +53,29 @@ impl Task for Regression<'_> {
         "windows"
     }
 
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-
     fn batches_per_epoch(&self) -> usize {
         self.tracks.len().div_ceil(self.batch).max(1)
     }
 
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)> {
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)> {
         let picks: Vec<usize> = (0..self.batch).map(|_| rng.random_range(0..self.tracks.len())).collect();
         let tracks: Vec<usize> = picks.iter().map(|&i| self.tracks[i]).collect();
         let x = random_windows(b, self.cache, &tracks, self.net.spec.window_frames, rng)?;
         let target_rows: Vec<&[f32]> = picks.iter().map(|&i| self.targets[i].as_slice()).collect();
         let target = b.upload(&[target_rows[0].len(), picks.len()], &columns(&target_rows))?;
-        let (pred, tape) = self.net.forward(b, &self.params, &x, true)?;
+        let (pred, tape) = self.net.forward(b, p, &x, true)?;
         let (loss, d_pred) = b.cosine_proximity(&pred, &target)?;
-        self.net.backward(b, &self.params, tape.expect("kept"), &d_pred, grads)?;
-        let loss = b.download(&loss)?;
-        Ok((loss.iter().map(|&v| f64::from(v)).sum::<f64>() / loss.len() as f64, picks.len()))
+        self.net.backward(b, p, tape.expect("kept"), &d_pred, grads)?;
+        Ok((super::fit::mean(b, &loss)?, picks.len()))
     }
 
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64> {
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64> {
         let (mut sum, mut n) = (0.0, 0usize);
         for chunk in self.val.chunks(64) {
             let tracks: Vec<usize> = chunk.iter().map(|v| v.0).collect();
@@ -88,9 +83,9 @@ impl Task for Regression<'_> {
             let x = windows_at(b, self.cache, &tracks, &starts, self.net.spec.window_frames)?;
             let rows: Vec<&[f32]> = chunk.iter().map(|v| v.2.as_slice()).collect();
             let target = b.upload(&[rows[0].len(), rows.len()], &columns(&rows))?;
-            let (pred, _) = self.net.forward(b, &self.params, &x, false)?;
+            let (pred, _) = self.net.forward(b, p, &x, false)?;
             let (loss, _) = b.cosine_proximity(&pred, &target)?;
-            sum += b.download(&loss)?.iter().map(|&v| f64::from(v)).sum::<f64>();
+            sum += super::fit::mean(b, &loss)? * chunk.len() as f64;
             n += chunk.len();
         }
         Ok(sum / n.max(1) as f64)

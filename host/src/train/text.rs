@@ -31,7 +31,6 @@ pub fn fit_idf(rows: &[&SparseFeatures], dim: usize) -> Vec<f32> {
 
 pub struct TextTask<'a> {
     pub stack: DenseStack,
-    pub params: Params,
     features: &'a [SparseFeatures],
     idf: &'a [f32],
     train: Vec<(usize, Vec<f32>)>,
@@ -42,29 +41,33 @@ pub struct TextTask<'a> {
 impl<'a> TextTask<'a> {
     pub fn new(
         stack: DenseStack,
-        params: Params,
         features: &'a [SparseFeatures],
         idf: &'a [f32],
         train: Vec<(usize, Vec<f32>)>,
         val: Vec<(usize, Vec<f32>)>,
         batch: usize,
     ) -> Self {
-        Self { stack, params, features, idf, train, val, batch }
+        Self { stack, features, idf, train, val, batch }
     }
 
-    fn loss(&self, b: &Backend, items: &[&(usize, Vec<f32>)], grads: Option<&mut Params>) -> anyhow::Result<f64> {
+    fn loss(
+        &self,
+        b: &Backend,
+        p: &Params,
+        items: &[&(usize, Vec<f32>)],
+        grads: Option<&mut Params>,
+    ) -> anyhow::Result<f64> {
         let rows: Vec<&SparseFeatures> = items.iter().map(|(a, _)| &self.features[*a]).collect();
         let x = tfidf(&rows, self.idf);
         let targets: Vec<&[f32]> = items.iter().map(|(_, t)| t.as_slice()).collect();
         let target = b.upload(&[targets[0].len(), items.len()], &columns(&targets))?;
         let input = StackInput::Sparse(&x);
-        let tape = self.stack.forward(b, &self.params, &input)?;
+        let tape = self.stack.forward(b, p, &input)?;
         let (loss, d) = b.cosine_proximity(tape.output(), &target)?;
         if let Some(g) = grads {
-            self.stack.backward(b, &self.params, &input, &tape, &d, g)?;
+            self.stack.backward(b, p, &input, &tape, &d, g)?;
         }
-        let loss = b.download(&loss)?;
-        Ok(loss.iter().map(|&v| f64::from(v)).sum::<f64>() / loss.len() as f64)
+        super::fit::mean(b, &loss)
     }
 }
 
@@ -77,29 +80,27 @@ impl Task for TextTask<'_> {
         "artists"
     }
 
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.params
-    }
-
     fn batches_per_epoch(&self) -> usize {
         self.train.len().div_ceil(self.batch).max(1)
     }
 
-    fn train_batch(&mut self, b: &Backend, grads: &mut Params, rng: &mut ChaCha8Rng) -> anyhow::Result<(f64, usize)> {
+    fn train_batch(
+        &mut self,
+        b: &Backend,
+        p: &Params,
+        grads: &mut Params,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<(f64, usize)> {
         let items: Vec<&(usize, Vec<f32>)> =
             (0..self.batch).map(|_| &self.train[rng.random_range(0..self.train.len())]).collect();
-        Ok((self.loss(b, &items, Some(grads))?, items.len()))
+        Ok((self.loss(b, p, &items, Some(grads))?, items.len()))
     }
 
-    fn validate(&mut self, b: &Backend) -> anyhow::Result<f64> {
+    fn validate(&mut self, b: &Backend, p: &Params) -> anyhow::Result<f64> {
         let items: Vec<&(usize, Vec<f32>)> = self.val.iter().collect();
         let (mut sum, mut n) = (0.0, 0);
         for chunk in items.chunks(256) {
-            sum += self.loss(b, chunk, None)? * chunk.len() as f64;
+            sum += self.loss(b, p, chunk, None)? * chunk.len() as f64;
             n += chunk.len();
         }
         Ok(sum / n.max(1) as f64)
