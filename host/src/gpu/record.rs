@@ -16,6 +16,8 @@ use crate::backend::ComputeError;
 
 /// Slots per uniform arena; a submission uses as many arenas as it needs.
 const SLOTS: u64 = 256;
+/// The largest params struct any shader takes.
+const MAX_PARAMS_BYTES: u64 = 64;
 
 struct Arena {
     buffer: Buffer,
@@ -39,8 +41,10 @@ impl Pending {
         }
     }
 
+    /// Bytes per dispatch's params: room for the largest `Params` (Adam's 12 words), aligned
+    /// as the adapter requires.
     fn slot(ctx: &GpuContext) -> u64 {
-        u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16)
+        MAX_PARAMS_BYTES.next_multiple_of(u64::from(ctx.limits.min_uniform_buffer_offset_alignment).max(16))
     }
 
     /// Records `pipeline` over `groups` workgroups with `storage` at bindings 0.. and
@@ -74,6 +78,9 @@ impl Pending {
         let mut words = params.to_vec();
         words.resize(words.len().next_multiple_of(4).max(4), 0);
         let size = (words.len() * 4) as u64;
+        if size > MAX_PARAMS_BYTES {
+            return Err(ComputeError::Device(format!("{label}: {size} bytes of params exceed a slot")));
+        }
         arena.bytes.resize(offset as usize, 0);
         arena.bytes.extend_from_slice(bytemuck::cast_slice(&words));
         let mut entries: Vec<wgpu::BindGroupEntry> = storage
