@@ -11,11 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 work="${1:-/tmp/debut-scaling}"
 shift || true
-sizes=("${@:-1000 10000 50000}")
-[ $# -gt 0 ] || sizes=(1000 10000 50000)
+if [ $# -gt 0 ]; then sizes=("$@"); else sizes=(1000 10000 50000); fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/debut/target}"
-cargo build --profile dist --bin debut
-debut="$CARGO_TARGET_DIR/dist/debut"
+# DEBUT_BIN: a debut binary to use instead of building the dist profile.
+if [ -z "${DEBUT_BIN:-}" ]; then
+  cargo build --profile dist --bin debut
+fi
+debut="${DEBUT_BIN:-$CARGO_TARGET_DIR/dist/debut}"
 mkdir -p "$work"
 printf '%8s %8s %8s %9s %9s %8s %8s %8s %8s %8s %10s\n' tracks users plays synth_s train_s wmf_s text_s regr_s dcue_s fusion_s peak_MiB
 for n in "${sizes[@]}"; do

@@ -12,8 +12,11 @@ cd "$(dirname "$0")/../.."
 work="${1:-/tmp/debut-synth}"
 seed="${2:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/debut/target}"
-cargo build --profile dist --bin debut
-debut="$CARGO_TARGET_DIR/dist/debut"
+# DEBUT_BIN: a debut binary to use instead of building the dist profile.
+if [ -z "${DEBUT_BIN:-}" ]; then
+  cargo build --profile dist --bin debut
+fi
+debut="${DEBUT_BIN:-$CARGO_TARGET_DIR/dist/debut}"
 mkdir -p "$work"
 [ -f "$work/catalog/plays.tsv" ] || "$debut" synth --out "$work/catalog" --seed "$seed"
 /usr/bin/time -v "$debut" train --data "$work/catalog" --out "$work/model" --seed "$seed" \
