@@ -391,15 +391,16 @@ pub fn jax_train_steps(batch: usize, threads: usize, steps: usize) -> anyhow::Re
 
 /// Prints training rows with the ratio to JAX at the same threads and batch.
 pub fn print_train(rows: &[TrainRow], flops_per_window: u64) {
+    let w = rows.iter().map(|r| r.path.len()).max().unwrap_or(0).max(4);
     println!(
-        "{:<44} {:>7} {:>5} {:>10} {:>10} {:>9} {:>8}",
+        "{:<w$} {:>7} {:>5} {:>10} {:>10} {:>9} {:>8}",
         "path", "threads", "batch", "ms/step", "windows/s", "GFLOP/s", "vs JAX"
     );
     for r in rows {
         let jax = rows.iter().find(|o| o.path.starts_with("jax") && o.threads == r.threads && o.batch == r.batch);
         let ratio = jax.map(|o| format!("{:.2}x", o.ms_per_step / r.ms_per_step)).unwrap_or_default();
         println!(
-            "{:<44} {:>7} {:>5} {:>10.1} {:>10.0} {:>9.1} {:>8}",
+            "{:<w$} {:>7} {:>5} {:>10.1} {:>10.0} {:>9.1} {:>8}",
             r.path,
             r.threads,
             r.batch,
