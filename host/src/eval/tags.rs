@@ -13,10 +13,13 @@ use crate::train::nets::{DenseStack, StackInput};
 use crate::train::optim::OptimizerConfig;
 use crate::train::params::Params;
 
+/// An item vector and its tags (multi-hot).
+type Sample = (Vec<f32>, Vec<f32>);
+
 struct TagTask {
     stack: DenseStack,
-    train: Vec<(Vec<f32>, Vec<f32>)>,
-    val: Vec<(Vec<f32>, Vec<f32>)>,
+    train: Vec<Sample>,
+    val: Vec<Sample>,
 }
 
 fn batch_loss(
@@ -86,7 +89,7 @@ pub fn tag_auc(
     let stack = DenseStack::init(&mut params, b, "tags", &[d, 256, tags], None, seed)?;
     // Every tenth training track validates the early stopping.
     let (val, fit_on): (Vec<_>, Vec<_>) = train.iter().cloned().enumerate().partition(|(i, _)| i % 10 == 0);
-    let strip = |v: Vec<(usize, (Vec<f32>, Vec<f32>))>| v.into_iter().map(|(_, x)| x).collect();
+    let strip = |v: Vec<(usize, Sample)>| v.into_iter().map(|(_, x)| x).collect();
     let mut task = TagTask { stack, train: strip(fit_on), val: strip(val) };
     let cfg = FitConfig { optimizer: OptimizerConfig::adam(1e-3), max_epochs: 60, patience: 5 };
     fit::fit(

@@ -131,14 +131,14 @@ pub fn build_pipeline(config: &PipelineSettings) -> anyhow::Result<Arc<Pipeline>
         crate::plugin::PluginRouter::new(host, model.manifest.text_tower.feature_dim as u32, &config.plugins)
             .context("loading the feature plugins")?,
     );
-    if let (Some(want), Ok(plugin)) = (&model.manifest.text_tower.plugin_sha256, router.route(None)) {
-        if &plugin.sha256 != want {
-            tracing::warn!(
-                plugin = %plugin.sha256,
-                learned = %want,
-                "the default feature plugin is not the one the model's text tower learned from: artist embeddings will not mean what they should"
-            );
-        }
+    if let (Some(want), Ok(plugin)) = (&model.manifest.text_tower.plugin_sha256, router.route(None))
+        && &plugin.sha256 != want
+    {
+        tracing::warn!(
+            plugin = %plugin.sha256,
+            learned = %want,
+            "the default feature plugin is not the one the model's text tower learned from: artist embeddings will not mean what they should"
+        );
     }
     tracing::info!(backend = %backend.name(), model = %model.name(), "pipeline ready");
     Ok(Arc::new(Pipeline::new(model, backend, router, config.audio.clone(), config.pipeline.clone())))

@@ -217,12 +217,12 @@ impl<'a, R: Rng> Synth<'a, R> {
 fn drum_steps(pattern: Drums, step: usize, bar: usize) -> (bool, bool, bool) {
     match pattern {
         Drums::None => (false, false, false),
-        Drums::FourFloor => (step % 4 == 0, step == 4 || step == 12, false),
+        Drums::FourFloor => (step.is_multiple_of(4), step == 4 || step == 12, false),
         Drums::Backbeat => (step == 0 || step == 10 || (bar % 2 == 1 && step == 7), step == 4 || step == 12, false),
         Drums::Breakbeat => (step == 0 || step == 10, step == 4 || step == 12 || step == 15, false),
         Drums::OneDrop => (step == 8, step == 8, false),
-        Drums::Blast => (step % 2 == 0, step % 4 == 2, false),
-        Drums::Swing => (step == 0 && bar % 2 == 0, false, false),
+        Drums::Blast => (step.is_multiple_of(2), step % 4 == 2, false),
+        Drums::Swing => (step == 0 && bar.is_multiple_of(2), false, false),
         Drums::Clave => (false, false, [0, 3, 6, 10, 12].contains(&step)),
     }
 }

@@ -100,16 +100,18 @@ fn checkpoint_path(dir: &Path, task: &str) -> PathBuf {
     dir.join(format!("{task}.ckpt.safetensors"))
 }
 
-fn save(
-    path: &Path,
-    b: &Backend,
-    params: &Params,
-    opt: &Optimizer,
-    best: &[HostTensor],
-    history: &History,
-    rng: &ChaCha8Rng,
-    inputs: &str,
-) -> anyhow::Result<()> {
+/// Everything a resumed run needs to continue bit for bit.
+struct Checkpoint<'a> {
+    params: &'a Params,
+    opt: &'a Optimizer,
+    best: &'a [HostTensor],
+    history: &'a History,
+    rng: &'a ChaCha8Rng,
+    inputs: &'a str,
+}
+
+fn save(path: &Path, b: &Backend, ckpt: Checkpoint<'_>) -> anyhow::Result<()> {
+    let Checkpoint { params, opt, best, history, rng, inputs } = ckpt;
     let mut tensors = params.to_host(b)?;
     for slot in &opt.state {
         tensors.extend(slot.to_host(b)?);
@@ -231,7 +233,8 @@ pub fn fit<T: Task>(
                 task.unit()
             );
         }
-        save(&path, b, params, &opt, &best, &history, &rng, &run.inputs)?;
+        let ckpt = Checkpoint { params, opt: &opt, best: &best, history: &history, rng: &rng, inputs: &run.inputs };
+        save(&path, b, ckpt)?;
     }
     history.stopped_early = history.epochs.len() < cfg.max_epochs;
     let host: HashMap<String, (Vec<usize>, Vec<f32>)> = best.into_iter().map(|(n, s, v)| (n, (s, v))).collect();

@@ -524,6 +524,9 @@ pub fn artist_embeddings(
     Ok((0..e.cols).map(|c| e.column(c)).collect())
 }
 
+/// A training track's audio embedding, its artist's embedding and its song factors.
+type FusionSample = (Vec<f32>, Vec<f32>, Vec<f32>);
+
 fn stage_fusion(
     b: &Backend,
     prep: &Prepared,
@@ -535,7 +538,7 @@ fn stage_fusion(
 ) -> anyhow::Result<(Dense, Dense, Vec<fit::History>)> {
     let artists = artist_embeddings(b, prep, cfg, text)?;
     let c = &prep.catalog;
-    let samples = |part: Part| -> anyhow::Result<Vec<(Vec<f32>, Vec<f32>, Vec<f32>)>> {
+    let samples = |part: Part| -> anyhow::Result<Vec<FusionSample>> {
         let tracks: Vec<usize> = prep.tracks(part).into_iter().filter(|&t| f.songs[t].is_some()).collect();
         let audio = data::track_embeddings(b, served, &prep.cache, &tracks)?;
         Ok(tracks
@@ -546,10 +549,10 @@ fn stage_fusion(
     };
     let (train, val) = (samples(Part::Train)?, samples(Part::Val)?);
     let (da, dt, out) = (served.spec.embedding_dim, text.spec.embedding_dim, cfg.audio.tower.embedding_dim);
-    let concat = |s: &[(Vec<f32>, Vec<f32>, Vec<f32>)]| -> Vec<(Vec<f32>, Vec<f32>)> {
+    let concat = |s: &[FusionSample]| -> Vec<(Vec<f32>, Vec<f32>)> {
         s.iter().map(|(a, t, y)| ([a.as_slice(), t.as_slice()].concat(), y.clone())).collect()
     };
-    let text_only = |s: &[(Vec<f32>, Vec<f32>, Vec<f32>)]| -> Vec<(Vec<f32>, Vec<f32>)> {
+    let text_only = |s: &[FusionSample]| -> Vec<(Vec<f32>, Vec<f32>)> {
         s.iter().map(|(_, t, y)| (t.clone(), y.clone())).collect()
     };
     let mut fusion_params = Params::new();
