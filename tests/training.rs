@@ -98,32 +98,44 @@ fn sha_of(model: &std::path::Path) -> String {
     m["weights"]["sha256"].as_str().unwrap().to_string()
 }
 
+/// A tiny synthetic catalog of 4 s tracks.
+fn synth_catalog(
+    data: &std::path::Path,
+    seed: u64,
+    artists: usize,
+    tracks: usize,
+    users: usize,
+    plays_per_user: usize,
+) {
+    let nums = [seed as usize, artists, tracks, users, plays_per_user].map(|n| n.to_string());
+    let [seed, artists, tracks, users, plays] = nums.each_ref().map(String::as_str);
+    let args = [
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--seed",
+        seed,
+        "--artists",
+        artists,
+        "--tracks",
+        tracks,
+        "--users",
+        users,
+        "--seconds",
+        "4",
+        "--plays-per-user",
+        plays,
+        "--quiet",
+    ];
+    let (ok, _, err) = run_debut(&args, &[]);
+    assert!(ok, "synth failed: {err}");
+}
+
 #[test]
 fn synth_train_and_eval_on_a_tiny_catalog_reproducibly() {
     let dir = scratch_dir("train-cli");
     let data = dir.join("catalog");
-    let (ok, _, err) = run_debut(
-        &[
-            "synth",
-            "--out",
-            data.to_str().unwrap(),
-            "--seed",
-            "5",
-            "--artists",
-            "12",
-            "--tracks",
-            "36",
-            "--users",
-            "150",
-            "--seconds",
-            "4",
-            "--plays-per-user",
-            "10",
-            "--quiet",
-        ],
-        &[],
-    );
-    assert!(ok, "synth failed: {err}");
+    synth_catalog(&data, 5, 12, 36, 150, 10);
     for f in ["plays.tsv", "tracks.jsonl", "artists.jsonl", "truth.json", "audio/tr-00036.wav"] {
         assert!(data.join(f).is_file(), "synth wrote no {f}");
     }
@@ -204,28 +216,7 @@ fn synth_train_and_eval_on_a_tiny_catalog_reproducibly() {
 fn the_whole_trainer_runs_on_the_wgsl_path() {
     let dir = scratch_dir("train-gpu");
     let data = dir.join("catalog");
-    let (ok, _, err) = run_debut(
-        &[
-            "synth",
-            "--out",
-            data.to_str().unwrap(),
-            "--seed",
-            "8",
-            "--artists",
-            "8",
-            "--tracks",
-            "24",
-            "--users",
-            "80",
-            "--seconds",
-            "4",
-            "--plays-per-user",
-            "8",
-            "--quiet",
-        ],
-        &[],
-    );
-    assert!(ok, "synth failed: {err}");
+    synth_catalog(&data, 8, 8, 24, 80, 8);
     let cfg = tiny_config(&dir);
     let out = dir.join("model");
     let (ok, _, err) = run_debut(
