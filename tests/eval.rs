@@ -95,3 +95,106 @@ fn wmf_loss_solver_and_optimum_match_implicit() {
     eprintln!("user half-step vs implicit's exact solve: max difference {:.2e} of {scale:.3}", worst);
     assert!(worst / scale < 1e-3, "our least-squares step differs from implicit's by {worst} (scale {scale})");
 }
+
+#[test]
+fn mfcc_statistics_match_librosa() {
+    let r = json("mfcc/reference.json");
+    let (n_mels, n_frames) = (r["n_mels"].as_u64().unwrap() as usize, r["n_frames"].as_u64().unwrap() as usize);
+    let mel = debut::spectral::MelSpectrogram { n_mels, n_frames, data: floats(&r["mel_db"]) };
+    let stats = debut::eval::music::mfcc_stats(&mel);
+    let want: Vec<f32> = floats(&r["mean"]).into_iter().chain(floats(&r["std"])).collect();
+    assert_eq!(stats.len(), want.len());
+    for (i, (g, w)) in stats.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() <= 1e-3 * w.abs().max(1.0), "statistic {i}: {g} vs librosa {w}");
+    }
+}
+
+#[test]
+fn retrieval_identification_and_collapse_figures_on_known_layouts() {
+    use debut::eval::music::{Views, score};
+    // Three groups of six, each around its own axis: every neighbour list starts with the group.
+    let groups: Vec<String> = (0..18).map(|i| format!("g{}", i / 6)).collect();
+    let vec_of = |i: usize, wobble: f32| -> Vec<f32> {
+        let mut v = vec![0.0f32; 8];
+        v[i / 6] = 1.0;
+        v[3 + i % 5] = 0.1 + wobble * (i as f32);
+        v
+    };
+    let whole: Vec<Vec<f32>> = (0..18).map(|i| vec_of(i, 0.01)).collect();
+    let views = Views { whole: whole.clone(), first: whole.clone(), second: whole.clone() };
+    let r = score("separated", &views, &groups);
+    assert!((r.map - 1.0).abs() < 1e-12 && (r.p_at_5 - 1.0).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.identification_top1, 1.0, "identical halves of distinct tracks find each other");
+    assert!(r.alignment.abs() < 1e-12);
+    // Everything the same: no spread, uniformity at its worst (log 1 = 0), ties never count as found.
+    let same = vec![vec![0.5f32, 0.5, 0.5, 0.5]; 18];
+    let r = score("collapsed", &Views { whole: same.clone(), first: same.clone(), second: same }, &groups);
+    assert!(r.dim_std_mean.abs() < 1e-7 && r.dim_std_min.abs() < 1e-7, "{r:?}");
+    assert!(r.uniformity.abs() < 1e-9, "{r:?}");
+    assert_eq!(r.identification_top1, 0.0);
+    // Swapped groups: the groups' members ranked last, mAP well below one.
+    let mixed: Vec<String> = (0..18).map(|i| format!("g{}", i % 3)).collect();
+    let r = score("mixed", &views, &mixed);
+    assert!(r.map < 0.5 && r.p_at_5 < 0.5, "{r:?}");
+}
+
+#[test]
+fn eval_audio_reports_every_baseline_on_grouped_music() {
+    use debut_tests::{repo_root, run_debut, scratch_dir};
+    let dir = scratch_dir("eval-audio");
+    let catalog = dir.join("catalog");
+    let args = ["synth", "--out", catalog.to_str().unwrap(), "--seed", "4", "--artists", "6", "--tracks", "18"];
+    let (ok, _, err) = run_debut(&[&args[..], &["--users", "20", "--seconds", "8", "--quiet"]].concat(), &[]);
+    assert!(ok, "synth failed: {err}");
+    // One directory per track's dominant planted genre: the groups to retrieve.
+    let truth = json_at(&catalog.join("truth.json"));
+    let music = dir.join("music");
+    for (i, mix) in truth["tracks"].as_array().unwrap().iter().enumerate() {
+        let mix = floats(mix);
+        let genre = (0..mix.len()).max_by(|&a, &b| mix[a].total_cmp(&mix[b])).unwrap();
+        let group = music.join(format!("genre-{genre}"));
+        std::fs::create_dir_all(&group).unwrap();
+        let name = format!("tr-{:05}.wav", i + 1);
+        std::fs::copy(catalog.join("audio").join(&name), group.join(&name)).unwrap();
+    }
+    std::fs::write(music.join("genre-0").join("broken.ogg"), b"OggS not really").unwrap();
+    let out = dir.join("eval-audio.json");
+    let model = repo_root().join("models/default");
+    let (ok, stdout, err) = run_debut(
+        &[
+            "eval-audio",
+            "--audio",
+            music.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+            out.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+        ],
+        &[],
+    );
+    assert!(ok, "eval-audio failed: {err}");
+    assert!(stdout.contains("18 tracks"), "the broken file is left out, the rest kept: {stdout}");
+    assert!(err.contains("broken.ogg"), "the broken file is named: {err}");
+    let rows = json_at(&out);
+    let names: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["model (untrained)", "random (seed 1)", "mfcc stats", "random vectors"]);
+    for r in rows.as_array().unwrap() {
+        for key in ["map", "p_at_5", "identification_top1"] {
+            let v = r[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{}: {key} {v}", r["model"]);
+        }
+    }
+    // Two halves of one synthetic track share their instruments: MFCC statistics find them
+    // far above chance, which independent random vectors do not.
+    eprintln!("{stdout}");
+    let ident = |i: usize| rows[i]["identification_top1"].as_f64().unwrap();
+    assert!(ident(2) > 0.5, "MFCC statistics should identify the halves: {stdout}");
+    assert!(ident(3) < ident(2), "{stdout}");
+}
+
+fn json_at(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

@@ -78,6 +78,9 @@ enum Command {
     Train(train::TrainArgs),
     /// The papers' cold-start evaluation of a trained model on its catalog's test artists.
     Eval(train::EvalArgs),
+    /// What an audio tower knows about real music: same-package retrieval, segment
+    /// identification and collapse checks, against random weights and MFCC statistics.
+    EvalAudio(train::EvalAudioArgs),
     /// List the GPU adapters wgpu can see, best first.
     Adapters,
 }
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Synth(args) => train::synth(args),
         Command::Train(args) => train::train(&config, args),
         Command::Eval(args) => train::eval(&config, args),
+        Command::EvalAudio(args) => train::eval_audio(&config, args),
         Command::Adapters => {
             let adapters = debut::gpu::list_adapters();
             if adapters.is_empty() {

@@ -174,3 +174,45 @@ pub(super) fn eval(config: &debut::config::Config, args: EvalArgs) -> anyhow::Re
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct EvalAudioArgs {
+    /// Music directory: the fetch script's (manifest.jsonl; packages are the groups) or one
+    /// subdirectory per group.
+    #[arg(long)]
+    audio: PathBuf,
+    /// Model directory (default: the configured model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Groups to evaluate (default: the held-out packages with a manifest, every subdirectory
+    /// without).
+    #[arg(long, num_args = 1..)]
+    packages: Option<Vec<String>>,
+    /// Seed of the random-weight baseline.
+    #[arg(long, default_value_t = 1)]
+    random_seed: u64,
+    /// Write the rows as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(super) fn eval_audio(config: &debut::config::Config, args: EvalAudioArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use debut::eval::music;
+    let backend = debut::backend::select(config.backend).context("starting the compute backend")?;
+    let dir = args.model.clone().unwrap_or_else(|| config.model_dir());
+    let model = debut::model::Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+    let fe = debut::frontend::Frontend::new(config.audio.clone(), model.mel_params(), backend);
+    let tracks = music::music_tracks(&args.audio, args.packages.as_deref())?;
+    let (rows, kept) = music::evaluate_music(&fe, &model, &tracks, args.random_seed, args.quiet)?;
+    let mut groups: Vec<&str> = kept.iter().map(|t| t.group.as_str()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    print!("{}", music::table(&rows, kept.len(), groups.len()));
+    if let Some(p) = &args.json {
+        std::fs::write(p, serde_json::to_string_pretty(&rows)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}

@@ -15,6 +15,7 @@
 //! and DCUE's tag-transfer AUC (`tags`) for each model's item vectors.
 
 pub mod metrics;
+pub mod music;
 mod plots;
 mod tags;
 
