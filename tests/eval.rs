@@ -140,24 +140,11 @@ fn retrieval_identification_and_collapse_figures_on_known_layouts() {
 
 #[test]
 fn eval_audio_reports_every_baseline_on_grouped_music() {
-    use debut_tests::{repo_root, run_debut, scratch_dir};
+    use debut_tests::{grouped_synth_music, repo_root, run_debut, scratch_dir};
     let dir = scratch_dir("eval-audio");
-    let catalog = dir.join("catalog");
-    let args = ["synth", "--out", catalog.to_str().unwrap(), "--seed", "4", "--artists", "6", "--tracks", "18"];
-    let (ok, _, err) = run_debut(&[&args[..], &["--users", "20", "--seconds", "8", "--quiet"]].concat(), &[]);
-    assert!(ok, "synth failed: {err}");
-    // One directory per track's dominant planted genre: the groups to retrieve.
-    let truth = json_at(&catalog.join("truth.json"));
-    let music = dir.join("music");
-    for (i, mix) in truth["tracks"].as_array().unwrap().iter().enumerate() {
-        let mix = floats(mix);
-        let genre = (0..mix.len()).max_by(|&a, &b| mix[a].total_cmp(&mix[b])).unwrap();
-        let group = music.join(format!("genre-{genre}"));
-        std::fs::create_dir_all(&group).unwrap();
-        let name = format!("tr-{:05}.wav", i + 1);
-        std::fs::copy(catalog.join("audio").join(&name), group.join(&name)).unwrap();
-    }
-    std::fs::write(music.join("genre-0").join("broken.ogg"), b"OggS not really").unwrap();
+    let music = grouped_synth_music(&dir, 4, 18, 8.0);
+    let first_group = std::fs::read_dir(&music).unwrap().next().unwrap().unwrap().path();
+    std::fs::write(first_group.join("broken.ogg"), b"OggS not really").unwrap();
     let out = dir.join("eval-audio.json");
     let model = repo_root().join("models/default");
     let (ok, stdout, err) = run_debut(

@@ -251,6 +251,42 @@ fn loss_values_and_gradients() {
     }
 }
 
+/// Symmetric InfoNCE of `u, v [d, n]` (row-major) at `temperature`, in f64.
+fn info_nce_ref(u: &[f64], v: &[f64], d: usize, n: usize, temperature: f64) -> f64 {
+    let unit = |x: &[f64], c: usize| -> Vec<f64> {
+        let col: Vec<f64> = (0..d).map(|r| x[r * n + c]).collect();
+        let norm = col.iter().map(|a| a * a).sum::<f64>().sqrt();
+        col.iter().map(|a| a / norm).collect()
+    };
+    let (uh, vh): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+        ((0..n).map(|c| unit(u, c)).collect(), (0..n).map(|c| unit(v, c)).collect());
+    let s: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| g::dot(&uh[i], &vh[j]) / temperature).collect()).collect();
+    let ce = |row: Vec<f64>, t: usize| -> f64 {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        max + row.iter().map(|z| (z - max).exp()).sum::<f64>().ln() - row[t]
+    };
+    let rows: f64 = (0..n).map(|i| ce(s[i].clone(), i)).sum::<f64>() / n as f64;
+    let cols: f64 = (0..n).map(|j| ce((0..n).map(|i| s[i][j]).collect(), j)).sum::<f64>() / n as f64;
+    rows + cols
+}
+
+#[test]
+fn symmetric_info_nce_gradients() {
+    let (d, n, temperature) = (7, 5, 0.2);
+    let (u, v) = (random(d * n, 1001, 1.0), random(d * n, 1002, 1.0));
+    let uv: Vec<f64> = to64(&u).into_iter().chain(to64(&v)).collect();
+    let f = |x: &[f64]| info_nce_ref(&x[..d * n], &x[d * n..], d, n, temperature);
+    let want = numeric_grad(f, &uv, EPS);
+    for be in backends() {
+        let (loss, du, dv) =
+            debut::train::contrastive::info_nce(&be, &up(&be, &[d, n], &u), &up(&be, &[d, n], &v), temperature as f32)
+                .unwrap();
+        assert!((loss - f(&uv)).abs() < 1e-5 * f(&uv).abs(), "{}: loss {loss} vs {}", be.name(), f(&uv));
+        check(&be, "InfoNCE gradient for u", &down(&be, &du), &want[..d * n]);
+        check(&be, "InfoNCE gradient for v", &down(&be, &dv), &want[d * n..]);
+    }
+}
+
 #[test]
 fn optimiser_steps_match_their_f64_formulas() {
     let n = 300;

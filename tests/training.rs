@@ -250,3 +250,33 @@ fn the_whole_trainer_runs_on_the_wgsl_path() {
     let (ok, out, err) = run_debut(&["model", "check", out.to_str().unwrap()], &[]);
     assert!(ok && out.contains("(trained)"), "{out}{err}");
 }
+
+#[test]
+fn pretrain_writes_a_trained_audio_tower_that_resumes_and_evaluates() {
+    let dir = scratch_dir("pretrain");
+    let music = grouped_synth_music(&dir, 6, 24, 8.0);
+    let (out, straight) = (dir.join("pretrained"), dir.join("straight"));
+    let pretrain = |out: &std::path::Path, extra: &[&str]| {
+        let base = ["pretrain", "--audio", music.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        let flags = ["--batch", "6", "--steps-per-epoch", "2", "--backend", "cpu", "--threads", "2", "--quiet"];
+        let (ok, stdout, err) = run_debut(&[&base[..], &flags[..], extra].concat(), &[]);
+        assert!(ok, "pretrain {extra:?} failed: {err}");
+        stdout
+    };
+    pretrain(&out, &["--max-epochs", "1"]);
+    let stdout = pretrain(&out, &["--max-epochs", "2", "--resume"]);
+    assert!(stdout.contains("2 epochs"), "{stdout}");
+    pretrain(&straight, &["--max-epochs", "2"]);
+    assert_eq!(sha_of(&out), sha_of(&straight), "resumed pretraining differs from a straight run");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["history"]["epochs"].as_array().unwrap().len(), 2);
+    assert!(out.join("loss_curves.png").is_file());
+    let (ok, text, err) = run_debut(&["model", "check", out.to_str().unwrap()], &[]);
+    assert!(ok && text.contains("(trained)"), "{text}{err}");
+    let (ok, text, err) = run_debut(
+        &["eval-audio", "--audio", music.to_str().unwrap(), "--model", out.to_str().unwrap(), "--quiet"],
+        &[],
+    );
+    assert!(ok && text.lines().any(|l| l.starts_with("model ")), "{text}{err}");
+}

@@ -147,6 +147,28 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A directory of synthetic music, one subdirectory per planted genre (each track's dominant
+/// one): `debut synth`'s audio as `debut eval-audio` and `debut pretrain` read real music.
+pub fn grouped_synth_music(dir: &Path, seed: u64, tracks: usize, seconds: f32) -> PathBuf {
+    let catalog = dir.join("catalog");
+    let (seed, n, secs) = (seed.to_string(), tracks.to_string(), seconds.to_string());
+    let args = ["synth", "--out", catalog.to_str().unwrap(), "--seed", &seed, "--artists", "6", "--tracks", &n];
+    let (ok, _, err) = run_debut(&[&args[..], &["--users", "20", "--seconds", &secs, "--quiet"]].concat(), &[]);
+    assert!(ok, "synth failed: {err}");
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(catalog.join("truth.json")).unwrap()).unwrap();
+    let music = dir.join("music");
+    for (i, mix) in truth["tracks"].as_array().unwrap().iter().enumerate() {
+        let mix: Vec<f64> = mix.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let genre = (0..mix.len()).max_by(|&a, &b| mix[a].total_cmp(&mix[b])).unwrap();
+        let group = music.join(format!("genre-{genre}"));
+        std::fs::create_dir_all(&group).unwrap();
+        let name = format!("tr-{:05}.wav", i + 1);
+        std::fs::copy(catalog.join("audio").join(&name), group.join(&name)).unwrap();
+    }
+    music
+}
+
 /// A seeded, untrained DCUE model written to a scratch directory and loaded back.
 pub fn test_model(seed: u64) -> debut::model::Model {
     use debut::model::{AudioTowerSpec, Model};

@@ -66,26 +66,32 @@ impl MelCache {
     /// Opens the catalog's cache for `frontend`'s settings, decoding whatever is missing or
     /// changed (all of it, then, in parallel), with a progress bar unless `quiet`.
     pub fn open(catalog: &Catalog, frontend: &Frontend, quiet: bool) -> Result<Self, CatalogError> {
+        let audio: Vec<PathBuf> = catalog.tracks.iter().map(|t| t.audio.clone()).collect();
+        Self::open_files(&catalog.dir, &audio, frontend, quiet)
+    }
+
+    /// The same for any list of audio files, cached under `root/.debut-cache/`.
+    pub fn open_files(root: &Path, audio: &[PathBuf], frontend: &Frontend, quiet: bool) -> Result<Self, CatalogError> {
         let key = crate::model::sha256_hex(format!("{:?} {:?}", frontend.plan.params, frontend.audio).as_bytes());
-        let dir = catalog.dir.join(".debut-cache").join(format!("mels-{}", &key[..16]));
+        let dir = root.join(".debut-cache").join(format!("mels-{}", &key[..16]));
         let (index_path, data_path) = (dir.join("index.json"), dir.join("mels.f16"));
-        let stamps: Vec<(u64, u64)> = catalog.tracks.iter().map(|t| stamp(&t.audio)).collect();
+        let stamps: Vec<(u64, u64)> = audio.iter().map(|a| stamp(a)).collect();
         let fresh = std::fs::read_to_string(&index_path)
             .ok()
             .and_then(|s| serde_json::from_str::<Index>(&s).ok())
             .filter(|ix| {
                 ix.key == key
-                    && ix.entries.len() == catalog.tracks.len()
+                    && ix.entries.len() == audio.len()
                     && ix
                         .entries
                         .iter()
-                        .zip(&catalog.tracks)
+                        .zip(audio)
                         .zip(&stamps)
-                        .all(|((e, t), s)| e.audio == t.audio && (e.audio_bytes, e.audio_mtime_s) == *s)
+                        .all(|((e, a), s)| e.audio == *a && (e.audio_bytes, e.audio_mtime_s) == *s)
             });
         let index = match fresh {
             Some(ix) if data_path.is_file() => ix,
-            _ => build(catalog, frontend, &dir, &key, &stamps, quiet)?,
+            _ => build(audio, frontend, &dir, &key, &stamps, quiet)?,
         };
         let file = File::open(&data_path).map_err(io(&data_path))?;
         Ok(Self { file, dir, n_mels: index.n_mels, entries: index.entries })
@@ -138,7 +144,7 @@ impl MelCache {
 }
 
 fn build(
-    catalog: &Catalog,
+    audio: &[PathBuf],
     frontend: &Frontend,
     dir: &Path,
     key: &str,
@@ -149,24 +155,23 @@ fn build(
     let data_path = dir.join("mels.f16");
     let tmp = dir.join("mels.f16.partial");
     let mut out = BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
-    let bar = crate::progress::bar(catalog.tracks.len() as u64, "decoding audio into the mel cache", quiet);
+    let bar = crate::progress::bar(audio.len() as u64, "decoding audio into the mel cache", quiet);
     let n_mels = frontend.plan.params.n_mels;
-    let mut entries = Vec::with_capacity(catalog.tracks.len());
+    let mut entries = Vec::with_capacity(audio.len());
     let mut offset = 0u64;
     // Chunks bound memory: decode a chunk in parallel, append it in order.
-    for chunk in catalog.tracks.chunks(64).enumerate() {
+    for chunk in audio.chunks(64).enumerate() {
         let (c, tracks) = chunk;
         let mels: Vec<Result<crate::spectral::MelSpectrogram, String>> = tracks
             .par_iter()
-            .map(|t| {
-                let bytes = std::fs::read(&t.audio).map_err(|e| format!("{}: {e}", t.audio.display()))?;
-                frontend.analyse(bytes, &SourceHint::from_path(&t.audio)).map(|a| a.mel).map_err(|e| e.to_string())
+            .map(|a| {
+                let bytes = std::fs::read(a).map_err(|e| format!("{}: {e}", a.display()))?;
+                frontend.analyse(bytes, &SourceHint::from_path(a)).map(|x| x.mel).map_err(|e| e.to_string())
             })
             .collect();
         for (i, (t, mel)) in tracks.iter().zip(mels).enumerate() {
             let (audio_bytes, audio_mtime_s) = stamps[c * 64 + i];
-            let mut entry =
-                Entry { audio: t.audio.clone(), audio_bytes, audio_mtime_s, offset, frames: 0, error: None };
+            let mut entry = Entry { audio: t.clone(), audio_bytes, audio_mtime_s, offset, frames: 0, error: None };
             match mel {
                 Ok(mel) => {
                     let mut frame_major = vec![0.0f32; mel.data.len()];

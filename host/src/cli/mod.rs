@@ -76,6 +76,8 @@ enum Command {
     Synth(train::SynthArgs),
     /// Train every weight of a model from a catalog: WMF, text tower, audio towers, fusion.
     Train(train::TrainArgs),
+    /// Pretrain the audio tower on unlabelled music (contrastive; same-package positives).
+    Pretrain(train::PretrainArgs),
     /// The papers' cold-start evaluation of a trained model on its catalog's test artists.
     Eval(train::EvalArgs),
     /// What an audio tower knows about real music: same-package retrieval, segment
@@ -121,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { what } => plugin::run(&config, what),
         Command::Synth(args) => train::synth(args),
         Command::Train(args) => train::train(&config, args),
+        Command::Pretrain(args) => train::pretrain(&config, args),
         Command::Eval(args) => train::eval(&config, args),
         Command::EvalAudio(args) => train::eval_audio(&config, args),
         Command::Adapters => {

@@ -216,3 +216,79 @@ pub(super) fn eval_audio(config: &debut::config::Config, args: EvalAudioArgs) ->
     }
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct PretrainArgs {
+    /// Music directories' parent: the fetch script's output (manifest.jsonl) or one
+    /// subdirectory per package or album. The held-out packages are never read.
+    #[arg(long)]
+    audio: PathBuf,
+    /// Model directory to write (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Settings (JSON, `PretrainConfig`: batch, temperature, augmentations, ...); the flags
+    /// below override it.
+    #[arg(long)]
+    pretrain_config: Option<PathBuf>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    #[arg(long)]
+    steps_per_epoch: Option<usize>,
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Share of positives from another track of the same package (0: same track only).
+    #[arg(long)]
+    same_package: Option<f32>,
+    /// Continue from the checkpoints in OUT.
+    #[arg(long)]
+    resume: bool,
+    /// Threads for the CPU path (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub(super) fn pretrain(config: &debut::config::Config, args: PretrainArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use debut::train::pretrain::{PretrainConfig, PretrainRun};
+    let mut cfg: PretrainConfig = match &args.pretrain_config {
+        Some(p) => {
+            serde_json::from_str(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("{} is not a pretraining configuration", p.display()))?
+        }
+        None => PretrainConfig::default(),
+    };
+    cfg.seed = args.seed.unwrap_or(cfg.seed);
+    cfg.max_epochs = args.max_epochs.unwrap_or(cfg.max_epochs);
+    cfg.steps_per_epoch = args.steps_per_epoch.unwrap_or(cfg.steps_per_epoch);
+    cfg.batch = args.batch.unwrap_or(cfg.batch);
+    cfg.same_package = args.same_package.unwrap_or(cfg.same_package);
+    let backend = debut::backend::select(config.backend).context("starting the compute backend")?;
+    let run = PretrainRun {
+        music: &args.audio,
+        out: &args.out,
+        resume: args.resume,
+        quiet: args.quiet,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let threads = args.threads.unwrap_or_else(rayon::current_num_threads);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    eprintln!("pretraining on {} ({threads} CPU threads) from {}", backend.name(), args.audio.display());
+    let r = pool.install(|| debut::train::pretrain::pretrain(&backend, &cfg, &run))?;
+    let h = &r.history;
+    println!(
+        "pretrained on {} tracks ({} validating) in {:.0} s: {} epochs, best validation same-package mAP {:.4} at epoch {} (initial {:.4}); model in {}",
+        r.train_tracks,
+        r.validation_tracks,
+        r.seconds,
+        h.epochs.len(),
+        1.0 - h.best_val,
+        h.best_epoch,
+        1.0 - h.initial_val,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -54,37 +54,27 @@ struct ManifestRow {
     file: String,
 }
 
-/// The tracks under `dir`: from its `manifest.jsonl` when there is one (the fetch script's;
-/// groups are packages, only `packages` kept, by default [`HELD_OUT_PACKAGES`]), else every
-/// audio file below each first-level directory, grouped by that directory.
-pub fn music_tracks(dir: &Path, packages: Option<&[String]>) -> anyhow::Result<Vec<MusicTrack>> {
+/// Every track under `dir`: from its `manifest.jsonl` when there is one (the fetch script's;
+/// groups are packages), else every file below each first-level directory, grouped by it.
+pub fn all_music_tracks(dir: &Path) -> anyhow::Result<Vec<MusicTrack>> {
     let manifest = dir.join("manifest.jsonl");
     let mut tracks = Vec::new();
     if manifest.is_file() {
-        let wanted: Vec<String> = match packages {
-            Some(p) => p.to_vec(),
-            None => HELD_OUT_PACKAGES.iter().map(|s| s.to_string()).collect(),
-        };
         let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let row: ManifestRow =
                 serde_json::from_str(line).with_context(|| format!("{} line {}", manifest.display(), i + 1))?;
-            if wanted.contains(&row.package) {
-                tracks.push(MusicTrack { path: dir.join(&row.file), group: row.package });
-            }
+            tracks.push(MusicTrack { path: dir.join(&row.file), group: row.package });
         }
     } else {
         let mut groups: Vec<PathBuf> = std::fs::read_dir(dir)
             .with_context(|| format!("listing {}", dir.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_dir())
+            .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
             .collect();
         groups.sort();
         for g in groups {
             let name = g.file_name().unwrap_or_default().to_string_lossy().to_string();
-            if packages.is_some_and(|p| !p.contains(&name)) {
-                continue;
-            }
             for path in files_below(&g)? {
                 tracks.push(MusicTrack { path, group: name.clone() });
             }
@@ -93,15 +83,30 @@ pub fn music_tracks(dir: &Path, packages: Option<&[String]>) -> anyhow::Result<V
     Ok(tracks)
 }
 
+/// The tracks to evaluate: those of `packages`, by default the [`HELD_OUT_PACKAGES`] when
+/// `dir` is the fetch script's (has a manifest), every group otherwise.
+pub fn music_tracks(dir: &Path, packages: Option<&[String]>) -> anyhow::Result<Vec<MusicTrack>> {
+    let all = all_music_tracks(dir)?;
+    let wanted: Option<Vec<String>> = match packages {
+        Some(p) => Some(p.to_vec()),
+        None if dir.join("manifest.jsonl").is_file() => Some(HELD_OUT_PACKAGES.iter().map(|s| s.to_string()).collect()),
+        None => None,
+    };
+    Ok(all.into_iter().filter(|t| wanted.as_ref().is_none_or(|w| w.contains(&t.group))).collect())
+}
+
 fn files_below(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
             let p = e?.path();
+            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                continue;
+            }
             if p.is_dir() {
                 stack.push(p);
-            } else if p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            } else if p.is_file() {
                 out.push(p);
             }
         }

@@ -16,6 +16,8 @@
 //! inference runs, parameters and optimiser state on the device.
 
 mod artifacts;
+pub mod augment;
+pub mod contrastive;
 pub mod data;
 mod dcue;
 pub mod fit;
@@ -23,6 +25,7 @@ mod head;
 pub mod nets;
 pub mod optim;
 pub mod params;
+pub mod pretrain;
 mod regression;
 pub mod report;
 mod text;
@@ -324,7 +327,7 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
     }
     report.seconds += t0.elapsed().as_secs_f64();
     art.save_report(&report)?;
-    report::plot_curves(&report, &run.out.join("loss_curves.png"))?;
+    report::plot_curves(&report.stages, &run.out.join("loss_curves.png"))?;
     Ok(report)
 }
 

@@ -64,12 +64,12 @@ impl Report {
 }
 
 /// One panel per stage: training and validation loss by epoch.
-pub fn plot_curves(r: &Report, path: &Path) -> anyhow::Result<()> {
+pub fn plot_curves(stages: &[History], path: &Path) -> anyhow::Result<()> {
     crate::output::register_font();
-    let n = r.stages.len().max(1);
+    let n = stages.len().max(1);
     let root = BitMapBackend::new(path, (420 * n as u32, 340)).into_drawing_area();
     root.fill(&WHITE)?;
-    for (area, h) in root.split_evenly((1, n)).iter().zip(&r.stages) {
+    for (area, h) in root.split_evenly((1, n)).iter().zip(stages) {
         let train: Vec<(f64, f64)> = h.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
         let val: Vec<(f64, f64)> = std::iter::once((0.0, h.initial_val))
             .chain(h.epochs.iter().map(|e| (e.epoch as f64, e.val_loss)))

@@ -1,0 +1,198 @@
+//! `debut pretrain`: the audio tower learns from unlabelled music (a directory of the fetch
+//! script's, or one subdirectory per album), contrastively ([`super::contrastive`]). The held-
+//! out packages of `debut eval-audio` are never read; a few more packages validate (early
+//! stopping on their same-package mAP). Writes a model whose audio tower is trained and whose
+//! text tower and fusion are still random (`debut train --init-audio` builds on it).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::augment::AugmentConfig;
+use super::contrastive::{Contrastive, Pool};
+use super::fit::{self, FitConfig, FitRun, History};
+use super::nets::AudioNet;
+use super::optim::OptimizerConfig;
+use super::params::Params;
+use crate::audio::AudioConfig;
+use crate::backend::Backend;
+use crate::catalog::mels::MelCache;
+use crate::eval::music::{HELD_OUT_PACKAGES, all_music_tracks};
+use crate::frontend::Frontend;
+use crate::model::Model;
+use crate::nn::AudioTowerSpec;
+use crate::spectral::MelParams;
+
+/// Packages that validate pretraining (never trained on, never the evaluation's).
+pub const VALIDATION_PACKAGES: &[&str] =
+    &["widelands-data", "megaglest-data", "fillets-ng-data", "openclonk-data", "xmoto-data"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub seed: u64,
+    /// Tracks per step (two views each).
+    pub batch: usize,
+    pub steps_per_epoch: usize,
+    pub max_epochs: usize,
+    pub patience: usize,
+    pub learning_rate: f32,
+    pub temperature: f32,
+    /// Share of positives taken from another track of the same package.
+    pub same_package: f32,
+    /// Longest span of a track decoded into the cache (its centre).
+    pub max_seconds: f64,
+    pub augment: AugmentConfig,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            batch: 64,
+            steps_per_epoch: 100,
+            max_epochs: 40,
+            patience: 6,
+            learning_rate: 1e-3,
+            temperature: 0.1,
+            same_package: 0.5,
+            max_seconds: 600.0,
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// What a run did (`report.json` beside the model).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PretrainReport {
+    pub music: String,
+    pub backend: String,
+    pub train_tracks: usize,
+    pub validation_tracks: usize,
+    pub held_out_packages: Vec<String>,
+    pub config: PretrainConfig,
+    pub history: History,
+    pub seconds: f64,
+}
+
+pub struct PretrainRun<'a> {
+    pub music: &'a Path,
+    pub out: &'a Path,
+    pub resume: bool,
+    pub quiet: bool,
+    pub command: String,
+}
+
+/// Pretrains the audio tower and writes the model into `run.out`.
+pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow::Result<PretrainReport> {
+    let t0 = std::time::Instant::now();
+    let tracks: Vec<_> =
+        all_music_tracks(run.music)?.into_iter().filter(|t| !HELD_OUT_PACKAGES.contains(&t.group.as_str())).collect();
+    anyhow::ensure!(!tracks.is_empty(), "no music to pretrain on in {}", run.music.display());
+    let mut names: Vec<String> = tracks.iter().map(|t| t.group.clone()).collect();
+    names.sort();
+    names.dedup();
+    let group: Vec<usize> = tracks.iter().map(|t| names.binary_search(&t.group).expect("listed")).collect();
+    let audio = AudioConfig { max_seconds: cfg.max_seconds, ..AudioConfig::default() };
+    let fe = Frontend::new(audio, MelParams::default(), b.clone());
+    let paths: Vec<PathBuf> = tracks.iter().map(|t| t.path.clone()).collect();
+    let cache = MelCache::open_files(run.music, &paths, &fe, run.quiet)?;
+    let usable: Vec<usize> = (0..tracks.len()).filter(|&t| cache.usable(t)).collect();
+    let is_val = |t: &usize| VALIDATION_PACKAGES.contains(&tracks[*t].group.as_str());
+    let mut val: Vec<usize> = usable.iter().copied().filter(is_val).collect();
+    let mut train: Vec<usize> = usable.iter().copied().filter(|t| !is_val(t)).collect();
+    if val.is_empty() {
+        // Music without those packages (a user's own): every fifth group validates.
+        val = usable.iter().copied().filter(|&t| group[t] % 5 == 4).collect();
+        train.retain(|&t| group[t] % 5 != 4);
+    }
+    anyhow::ensure!(
+        train.len() >= 2 && val.len() >= 2,
+        "too little music: {} training and {} validation tracks",
+        train.len(),
+        val.len()
+    );
+    let spec = AudioTowerSpec::dcue();
+    let (mean, std) = super::data::band_statistics(&cache, &train)?;
+    let mut params = Params::new();
+    let net = AudioNet::init(&mut params, b, "audio", &spec, &mean, &std, cfg.seed)?;
+    let pool = Pool { train: train.clone(), val: val.clone(), group };
+    let mut task = Contrastive::new(
+        net,
+        &cache,
+        pool,
+        cfg.batch,
+        cfg.steps_per_epoch,
+        cfg.temperature,
+        cfg.same_package,
+        cfg.augment.clone(),
+    );
+    let fit_cfg = FitConfig {
+        optimizer: OptimizerConfig::adam(cfg.learning_rate),
+        max_epochs: cfg.max_epochs,
+        patience: cfg.patience,
+    };
+    let inputs = crate::model::sha256_hex(format!("{:?} {:?}", serde_json::to_string(cfg)?, paths).as_bytes());
+    let checkpoints = run.out.join("checkpoints");
+    let fit_run = FitRun { checkpoint_dir: &checkpoints, resume: run.resume, quiet: run.quiet, seed: cfg.seed, inputs };
+    let history = fit::fit(&mut task, &mut params, b, &fit_cfg, &fit_run)?;
+    let tower = task.net.to_tower(b, &params)?;
+    let report = PretrainReport {
+        music: run.music.display().to_string(),
+        backend: b.name(),
+        train_tracks: train.len(),
+        validation_tracks: val.len(),
+        held_out_packages: HELD_OUT_PACKAGES.iter().map(|s| s.to_string()).collect(),
+        config: cfg.clone(),
+        history,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_model(run, cfg, &tower, &report)?;
+    Ok(report)
+}
+
+fn write_model(
+    run: &PretrainRun,
+    cfg: &PretrainConfig,
+    tower: &crate::nn::AudioTower,
+    report: &PretrainReport,
+) -> anyhow::Result<()> {
+    // Random text tower and fusion of the default sizes, around the trained audio tower.
+    let (manifest, bytes) = Model::init("pretrained", cfg.seed, tower.spec.clone(), MelParams::default(), &run.command);
+    let scratch = run.out.join("checkpoints").join("random-init");
+    Model::save(&scratch, &manifest, &bytes)?;
+    let random = Model::load(&scratch)?;
+    let mut manifest = random.manifest.clone();
+    let files = run.music.join("FILES.sha256");
+    let listing = std::fs::read(&files).ok().map(|b| crate::model::sha256_hex(&b));
+    manifest.trained = true;
+    manifest.version = "0.1.0-pretrained".into();
+    manifest.provenance.method = format!(
+        "audio tower: contrastive pretraining (symmetric InfoNCE, temperature {}, {}% of positives from the same package), best of {} epochs by validation same-package mAP {:.4}; text tower and fusion: random (seed {})",
+        cfg.temperature,
+        (cfg.same_package * 100.0).round(),
+        report.history.epochs.len(),
+        1.0 - report.history.best_val,
+        cfg.seed
+    );
+    manifest.provenance.data = Some(format!(
+        "{} ({} training tracks, {} validation; held out: {}){}",
+        run.music.display(),
+        report.train_tracks,
+        report.validation_tracks,
+        HELD_OUT_PACKAGES.join(", "),
+        listing.map(|s| format!("; FILES.sha256 {s}")).unwrap_or_default()
+    ));
+    manifest.provenance.command = run.command.clone();
+    manifest.provenance.seed = Some(cfg.seed);
+    manifest.training = Some(serde_json::to_value(cfg)?);
+    let (manifest, bytes) = Model::serialize(manifest, tower, &random.text, &random.fusion);
+    Model::save(run.out, &manifest, &bytes)?;
+    std::fs::remove_dir_all(&scratch).ok();
+    let path = run.out.join("report.json");
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    super::report::plot_curves(std::slice::from_ref(&report.history), &run.out.join("loss_curves.png"))?;
+    Ok(())
+}
