@@ -29,6 +29,7 @@ pub mod pretrain;
 mod regression;
 pub mod report;
 mod text;
+pub mod whiten;
 pub mod wmf;
 
 pub use artifacts::Artifacts;

@@ -43,6 +43,10 @@ pub struct PretrainConfig {
     pub same_package: f32,
     /// Longest span of a track decoded into the cache (its centre).
     pub max_seconds: f64,
+    /// Whiten the output over training windows, folded into the last layer (`whiten.rs`).
+    pub whiten: bool,
+    /// Covariance shrinkage of the whitening (0: full, 1: centring and one scale).
+    pub whiten_shrinkage: f64,
     pub augment: AugmentConfig,
 }
 
@@ -58,6 +62,8 @@ impl Default for PretrainConfig {
             temperature: 0.1,
             same_package: 0.5,
             max_seconds: 600.0,
+            whiten: true,
+            whiten_shrinkage: 0.1,
             augment: AugmentConfig::default(),
         }
     }
@@ -133,11 +139,18 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
         max_epochs: cfg.max_epochs,
         patience: cfg.patience,
     };
-    let inputs = crate::model::sha256_hex(format!("{:?} {:?}", serde_json::to_string(cfg)?, paths).as_bytes());
+    // What the weights learn from: the whitening comes after, so changing it keeps the checkpoints.
+    let learned = PretrainConfig { whiten: true, whiten_shrinkage: 0.0, ..cfg.clone() };
+    let inputs = crate::model::sha256_hex(format!("{:?} {:?}", serde_json::to_string(&learned)?, paths).as_bytes());
     let checkpoints = run.out.join("checkpoints");
     let fit_run = FitRun { checkpoint_dir: &checkpoints, resume: run.resume, quiet: run.quiet, seed: cfg.seed, inputs };
     let history = fit::fit(&mut task, &mut params, b, &fit_cfg, &fit_run)?;
-    let tower = task.net.to_tower(b, &params)?;
+    let mut tower = task.net.to_tower(b, &params)?;
+    if cfg.whiten {
+        let rows = window_embeddings(b, &task.net, &params, &cache, &train, 8)?;
+        let (mean, w) = super::whiten::fit(&rows, cfg.whiten_shrinkage)?;
+        super::whiten::fold_into(&mut tower.fc, &mean, &w);
+    }
     let report = PretrainReport {
         music: run.music.display().to_string(),
         backend: b.name(),
@@ -150,6 +163,35 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
     };
     write_model(run, cfg, &tower, &report)?;
     Ok(report)
+}
+
+/// The net's output for `per_track` evenly spaced windows of each of `tracks`.
+fn window_embeddings(
+    b: &Backend,
+    net: &AudioNet,
+    p: &Params,
+    cache: &MelCache,
+    tracks: &[usize],
+    per_track: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let w = net.spec.window_frames;
+    let picks: Vec<(usize, usize)> = tracks
+        .iter()
+        .flat_map(|&t| {
+            let last = cache.frames(t).saturating_sub(w);
+            (0..per_track).map(move |k| (t, last * (2 * k + 1) / (2 * per_track)))
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(picks.len());
+    for chunk in picks.chunks(128) {
+        let (ts, starts): (Vec<usize>, Vec<usize>) = chunk.iter().copied().unzip();
+        let x = super::data::windows_at(b, cache, &ts, &starts, w)?;
+        let (e, _) = net.forward(b, p, &x, false)?;
+        let e = b.download(&e)?;
+        let n = chunk.len();
+        rows.extend((0..n).map(|c| (0..e.len() / n).map(|r| e[r * n + c]).collect::<Vec<f32>>()));
+    }
+    Ok(rows)
 }
 
 fn write_model(
@@ -169,11 +211,16 @@ fn write_model(
     manifest.trained = true;
     manifest.version = "0.1.0-pretrained".into();
     manifest.provenance.method = format!(
-        "audio tower: contrastive pretraining (symmetric InfoNCE, temperature {}, {}% of positives from the same package), best of {} epochs by validation same-package mAP {:.4}; text tower and fusion: random (seed {})",
+        "audio tower: contrastive pretraining (symmetric InfoNCE, temperature {}, {}% of positives from the same package), best of {} epochs by validation same-package mAP {:.4}{}; text tower and fusion: random (seed {})",
         cfg.temperature,
         (cfg.same_package * 100.0).round(),
         report.history.epochs.len(),
         1.0 - report.history.best_val,
+        if cfg.whiten {
+            format!(", output whitened over training windows (shrinkage {})", cfg.whiten_shrinkage)
+        } else {
+            String::new()
+        },
         cfg.seed
     );
     manifest.provenance.data = Some(format!(
@@ -193,6 +240,6 @@ fn write_model(
     let path = run.out.join("report.json");
     std::fs::write(&path, serde_json::to_string_pretty(report)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    super::report::plot_curves(std::slice::from_ref(&report.history), &run.out.join("loss_curves.png"))?;
+    super::report::plot_pretraining(&report.history, &run.out.join("loss_curves.png"))?;
     Ok(())
 }

@@ -97,3 +97,34 @@ pub fn plot_curves(stages: &[History], path: &Path) -> anyhow::Result<()> {
     root.present()?;
     Ok(())
 }
+
+/// Pretraining's curves: the contrastive loss by epoch, and the validation packages'
+/// same-package mAP (the fit loop's validation loss is `1 - mAP`), side by side.
+pub fn plot_pretraining(h: &History, path: &Path) -> anyhow::Result<()> {
+    crate::output::register_font();
+    let root = BitMapBackend::new(path, (840, 340)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let train: Vec<(f64, f64)> = h.epochs.iter().map(|e| (e.epoch as f64, e.train_loss)).collect();
+    let map: Vec<(f64, f64)> = std::iter::once((0.0, 1.0 - h.initial_val))
+        .chain(h.epochs.iter().map(|e| (e.epoch as f64, 1.0 - e.val_loss)))
+        .collect();
+    let panels =
+        [("contrastive loss (training)", "loss", train, BLUE), ("validation same-package mAP", "mAP", map, RED)];
+    for (area, (title, y, points, colour)) in root.split_evenly((1, 2)).iter().zip(panels) {
+        let finite = points.iter().map(|p| p.1).filter(|v| v.is_finite());
+        let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        // No epochs (a run of zero epochs): an empty panel, not a degenerate axis.
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 1.0) };
+        let pad = ((hi - lo) * 0.1).max(1e-3);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..(h.epochs.len().max(1) as f64), (lo - pad)..(hi + pad))?;
+        chart.configure_mesh().x_desc("epoch").y_desc(y).draw()?;
+        chart.draw_series(LineSeries::new(points, colour))?;
+    }
+    root.present()?;
+    Ok(())
+}
