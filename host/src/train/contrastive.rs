@@ -132,30 +132,15 @@ impl<'a> Contrastive<'a> {
 
     /// Unit embeddings of the validation tracks: four evenly spaced windows each, averaged.
     fn val_embeddings(&self, b: &Backend, p: &Params) -> anyhow::Result<Vec<Vec<f32>>> {
-        let w = self.net.spec.window_frames;
-        let mut out = Vec::new();
-        for chunk in self.pool.val.chunks(32) {
-            let mut tracks = Vec::new();
-            let mut starts = Vec::new();
-            for &t in chunk {
-                let last = self.cache.frames(t).saturating_sub(w);
-                for k in 0..4 {
-                    tracks.push(t);
-                    starts.push(last * (2 * k + 1) / 8);
-                }
-            }
-            let x = super::data::windows_at(b, self.cache, &tracks, &starts, w)?;
-            let (e, _) = self.net.forward(b, p, &x, false)?;
-            let e = b.download(&e)?;
-            let cols = tracks.len();
-            let d = e.len() / cols;
-            for i in 0..chunk.len() {
-                let v: Vec<f32> = (0..d).map(|r| (0..4).map(|k| e[r * cols + 4 * i + k]).sum::<f32>()).collect();
+        let rows = super::data::spaced_window_outputs(b, &self.net, p, self.cache, &self.pool.val, 4)?;
+        Ok(rows
+            .chunks(4)
+            .map(|four| {
+                let v: Vec<f32> = (0..four[0].len()).map(|r| four.iter().map(|w| w[r]).sum()).collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                out.push(v.iter().map(|x| x / norm).collect());
-            }
-        }
-        Ok(out)
+                v.iter().map(|x| x / norm).collect()
+            })
+            .collect())
     }
 }
 

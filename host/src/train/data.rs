@@ -100,3 +100,32 @@ pub fn columns(rows: &[&[f32]]) -> Vec<f32> {
     }
     out
 }
+
+/// The net's output for `per_track` evenly spaced windows of each of `tracks`, track by track.
+pub fn spaced_window_outputs(
+    b: &Backend,
+    net: &super::nets::AudioNet,
+    p: &super::params::Params,
+    cache: &MelCache,
+    tracks: &[usize],
+    per_track: usize,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let w = net.spec.window_frames;
+    let picks: Vec<(usize, usize)> = tracks
+        .iter()
+        .flat_map(|&t| {
+            let last = cache.frames(t).saturating_sub(w);
+            (0..per_track).map(move |k| (t, last * (2 * k + 1) / (2 * per_track)))
+        })
+        .collect();
+    let mut rows = Vec::with_capacity(picks.len());
+    for chunk in picks.chunks(128) {
+        let (ts, starts): (Vec<usize>, Vec<usize>) = chunk.iter().copied().unzip();
+        let x = windows_at(b, cache, &ts, &starts, w)?;
+        let (e, _) = net.forward(b, p, &x, false)?;
+        let e = b.download(&e)?;
+        let n = chunk.len();
+        rows.extend((0..n).map(|c| (0..e.len() / n).map(|r| e[r * n + c]).collect::<Vec<f32>>()));
+    }
+    Ok(rows)
+}

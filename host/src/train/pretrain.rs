@@ -147,7 +147,7 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
     let history = fit::fit(&mut task, &mut params, b, &fit_cfg, &fit_run)?;
     let mut tower = task.net.to_tower(b, &params)?;
     if cfg.whiten {
-        let rows = window_embeddings(b, &task.net, &params, &cache, &train, 8)?;
+        let rows = super::data::spaced_window_outputs(b, &task.net, &params, &cache, &train, 8)?;
         let (mean, w) = super::whiten::fit(&rows, cfg.whiten_shrinkage)?;
         super::whiten::fold_into(&mut tower.fc, &mean, &w);
     }
@@ -163,35 +163,6 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
     };
     write_model(run, cfg, &tower, &report)?;
     Ok(report)
-}
-
-/// The net's output for `per_track` evenly spaced windows of each of `tracks`.
-fn window_embeddings(
-    b: &Backend,
-    net: &AudioNet,
-    p: &Params,
-    cache: &MelCache,
-    tracks: &[usize],
-    per_track: usize,
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    let w = net.spec.window_frames;
-    let picks: Vec<(usize, usize)> = tracks
-        .iter()
-        .flat_map(|&t| {
-            let last = cache.frames(t).saturating_sub(w);
-            (0..per_track).map(move |k| (t, last * (2 * k + 1) / (2 * per_track)))
-        })
-        .collect();
-    let mut rows = Vec::with_capacity(picks.len());
-    for chunk in picks.chunks(128) {
-        let (ts, starts): (Vec<usize>, Vec<usize>) = chunk.iter().copied().unzip();
-        let x = super::data::windows_at(b, cache, &ts, &starts, w)?;
-        let (e, _) = net.forward(b, p, &x, false)?;
-        let e = b.download(&e)?;
-        let n = chunk.len();
-        rows.extend((0..n).map(|c| (0..e.len() / n).map(|r| e[r * n + c]).collect::<Vec<f32>>()));
-    }
-    Ok(rows)
 }
 
 fn write_model(
