@@ -89,13 +89,20 @@ fn analyse_reports_every_fixture_and_rejects_each_corrupt_one() {
 
 #[test]
 fn demo_runs_the_service_on_a_mock_cluster() {
-    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu"], &[]);
+    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu", "--tracks", "12"], &[]);
     assert!(ok, "demo failed: {err}");
     assert!(out.contains("Every release has an output"), "{out}");
-    let audio_count = std::fs::read_dir(fixture("audio")).unwrap().count();
     let corrupt_count = std::fs::read_dir(fixture("corrupt")).unwrap().count() - 1;
-    assert!(out.contains(&format!("{audio_count} track embeddings, {corrupt_count} dead letters")), "{out}");
+    assert!(out.contains(&format!("12 track embeddings, {corrupt_count} dead letters")), "{out}");
     assert!(out.contains("audio+text") && out.contains("nearest neighbours"), "{out}");
+    let share = out.lines().find(|l| l.starts_with("top-3 neighbours sharing the planted genre: ")).expect(&out);
+    assert!(share.contains("% (") && share.contains("chance: "), "{share}");
+    // The fixtures instead: no planted genres.
+    let (ok, out, err) = run_debut(&["demo", "--backend", "cpu", "--fixtures", fixture("").to_str().unwrap()], &[]);
+    assert!(ok, "demo failed: {err}");
+    let audio_count = std::fs::read_dir(fixture("audio")).unwrap().count();
+    assert!(out.contains(&format!("{audio_count} track embeddings, {corrupt_count} dead letters")), "{out}");
+    assert!(!out.contains("planted genre"), "{out}");
 }
 
 #[test]

@@ -280,3 +280,147 @@ fn pretrain_writes_a_trained_audio_tower_that_resumes_and_evaluates() {
     );
     assert!(ok && text.lines().any(|l| l.starts_with("model ")), "{text}{err}");
 }
+
+/// A teacher whose embedding of every patch of a track is its group's fixed random vector
+/// (a perfect same-group teacher, its vectors sharing a positive part), in the teacher
+/// script's format.
+fn group_teacher(music: &std::path::Path, path: &std::path::Path) {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for group in std::fs::read_dir(music).unwrap().map(|e| e.unwrap().path()) {
+        let g: u64 = group.file_name().unwrap().to_string_lossy().trim_start_matches("genre-").parse().unwrap();
+        let vector: Vec<f32> = (0..200).map(|i| (((g * 7919 + i * 104_729) % 1000) as f32 / 1000.0) + 0.5).collect();
+        for file in std::fs::read_dir(&group).unwrap().map(|e| e.unwrap().path()) {
+            let rel = file.strip_prefix(music).unwrap().to_string_lossy().into_owned();
+            let patches = 3; // 8 s tracks: patches of 3 s every 3 s
+            let bytes: Vec<u8> = (0..patches).flat_map(|_| vector.iter().flat_map(|v| v.to_le_bytes())).collect();
+            tensors.push((rel, vec![patches, 200], bytes));
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(n, shape, b)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b).unwrap())
+        })
+        .collect();
+    let meta = std::collections::HashMap::from([
+        ("model".to_string(), "group-teacher (test)".to_string()),
+        ("patch_seconds".to_string(), "3.0".to_string()),
+        ("hop_seconds".to_string(), "3.0".to_string()),
+    ]);
+    std::fs::write(path, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+#[test]
+fn distillation_regresses_the_teacher_and_the_trainer_builds_on_the_pretrained_tower() {
+    let dir = scratch_dir("distill");
+    let music = grouped_synth_music(&dir, 8, 24, 8.0);
+    let teacher = dir.join("teacher.safetensors");
+    group_teacher(&music, &teacher);
+    // The teacher itself, scored by eval-audio: a perfect same-group retriever.
+    let (ok, text, err) = run_debut(
+        &[
+            "eval-audio",
+            "--audio",
+            music.to_str().unwrap(),
+            "--teacher",
+            teacher.to_str().unwrap(),
+            "--quiet",
+            "--backend",
+            "cpu",
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    let row = text.lines().find(|l| l.starts_with("group-teacher")).unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(row.split_whitespace().nth(1), Some("1.0000"), "{row}");
+
+    // Distillation alone: the distance to the teacher falls.
+    let cfg = dir.join("distill.json");
+    std::fs::write(&cfg, r#"{"contrastive_weight": 0.0, "whiten": false, "learning_rate": 0.003}"#).unwrap();
+    let out = dir.join("pretrained");
+    let args = [
+        "pretrain",
+        "--audio",
+        music.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--pretrain-config",
+        cfg.to_str().unwrap(),
+        "--batch",
+        "8",
+        "--steps-per-epoch",
+        "6",
+        "--max-epochs",
+        "5",
+        "--backend",
+        "cpu",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
+    let (ok, _, err) = run_debut(&args, &[]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let losses: Vec<f64> =
+        report["history"]["epochs"].as_array().unwrap().iter().map(|e| e["train_loss"].as_f64().unwrap()).collect();
+    assert_eq!(losses.len(), 5);
+    assert!(losses.iter().all(|l| (0.0..=4.0).contains(l)), "1 - cos, two views: {losses:?}");
+    assert!(losses[4] < 0.5 * losses[0], "distillation did not approach the teacher: {losses:?}");
+    assert!(report["teacher"].as_str().unwrap().contains("group-teacher"));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("distillation of group-teacher"), "{manifest}");
+
+    // The trainer serves that tower untouched (no audio stage) with a text tower and fusion.
+    let served = dir.join("served");
+    let catalog = dir.join("catalog");
+    let args = [
+        "train",
+        "--data",
+        catalog.to_str().unwrap(),
+        "--out",
+        served.to_str().unwrap(),
+        "--init-audio",
+        out.to_str().unwrap(),
+        "--serve",
+        "pretrained",
+        "--stage",
+        "wmf",
+        "--stage",
+        "text",
+        "--stage",
+        "fusion",
+        "--max-epochs",
+        "2",
+        "--backend",
+        "cpu",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
+    let (ok, _, err) = run_debut(&args, &[]);
+    assert!(ok, "{err}");
+    let (a, b) = (debut::model::Model::load(&out).unwrap(), debut::model::Model::load(&served).unwrap());
+    assert!(
+        a.audio.convs == b.audio.convs && a.audio.fc == b.audio.fc && a.audio.input_mean == b.audio.input_mean,
+        "the served audio tower is not the pretrained one"
+    );
+    assert!(a.text.layers != b.text.layers, "the text tower was not trained");
+    assert!(b.manifest.trained && b.manifest.provenance.method.contains("pretrained audio tower"));
+    // Without a tower to serve, the configuration is refused.
+    let (ok, _, err) = run_debut(
+        &[
+            "train",
+            "--data",
+            catalog.to_str().unwrap(),
+            "--out",
+            dir.join("x").to_str().unwrap(),
+            "--serve",
+            "pretrained",
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("--init-audio"), "{err}");
+}

@@ -13,6 +13,7 @@
 mod interactions;
 pub mod mels;
 mod split;
+pub mod teacher;
 
 pub use interactions::Interactions;
 pub use split::{Part, Splits};

@@ -10,9 +10,15 @@ use debut::config::Config;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// A fixtures directory (with audio/, corrupt/, bios/) instead of the bundled one.
+    /// A fixtures directory (with audio/, corrupt/, bios/) instead of a synthesised catalog.
     #[arg(long)]
     fixtures: Option<PathBuf>,
+    /// Tracks of the synthesised catalog (three per artist, 10 s each).
+    #[arg(long, default_value_t = 36)]
+    tracks: usize,
+    /// Seed of the synthesised catalog.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -23,8 +29,16 @@ pub struct ReplayArgs {
 }
 
 pub(super) fn demo(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
-    let fixtures = args.fixtures.unwrap_or_else(super::fixtures_dir);
-    debut::service::demo::demo(&config.kafka_settings(), &config.pipeline_settings(), &fixtures)
+    use debut::service::demo::DemoSource;
+    let scratch = std::env::temp_dir().join(format!("debut-demo-{}", std::process::id()));
+    let source = match args.fixtures.clone() {
+        Some(dir) => DemoSource::Fixtures(dir),
+        None => DemoSource::Synth { dir: scratch.clone(), tracks: args.tracks, seed: args.seed },
+    };
+    let corrupt = args.fixtures.unwrap_or_else(super::fixtures_dir).join("corrupt");
+    let result = debut::service::demo::demo(&config.kafka_settings(), &config.pipeline_settings(), &source, &corrupt);
+    std::fs::remove_dir_all(&scratch).ok();
+    result
 }
 
 /// The service until SIGTERM or SIGINT; a config file given is watched for plugin changes.

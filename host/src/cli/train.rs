@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// Which audio model the served model carries.
     #[arg(long, value_enum)]
     serve: Option<debut::train::AudioModel>,
+    /// Start the audio towers from this model's (`debut pretrain`'s output); with
+    /// `--serve pretrained` the model serves it untouched.
+    #[arg(long)]
+    init_audio: Option<PathBuf>,
     /// The full training configuration as JSON (every size and rate; see `report.json`'s
     /// `config` for the shape); flags above override it.
     #[arg(long)]
@@ -104,6 +108,9 @@ pub(super) fn train(config: &debut::config::Config, args: TrainArgs) -> anyhow::
     }
     if let Some(serve) = args.serve {
         cfg.audio.serve = serve;
+    }
+    if let Some(dir) = &args.init_audio {
+        cfg.audio.init = Some(dir.clone());
     }
     if let Some(e) = args.max_epochs {
         for fit in [&mut cfg.dcue.fit, &mut cfg.regression.fit, &mut cfg.text.fit, &mut cfg.fusion.fit] {
@@ -191,6 +198,9 @@ pub struct EvalAudioArgs {
     /// Seed of the random-weight baseline.
     #[arg(long, default_value_t = 1)]
     random_seed: u64,
+    /// Also score a teacher's embeddings of the same clips (`models/scripts/teacher_musicnn.py`).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
     /// Write the rows as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -206,7 +216,15 @@ pub(super) fn eval_audio(config: &debut::config::Config, args: EvalAudioArgs) ->
     let model = debut::model::Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
     let fe = debut::frontend::Frontend::new(config.audio.clone(), model.mel_params(), backend);
     let tracks = music::music_tracks(&args.audio, args.packages.as_deref())?;
-    let (rows, kept) = music::evaluate_music(&fe, &model, &tracks, args.random_seed, args.quiet)?;
+    let (mut rows, kept) = music::evaluate_music(&fe, &model, &tracks, args.random_seed, args.quiet)?;
+    if let Some(path) = &args.teacher {
+        let teacher = debut::catalog::teacher::TeacherEmbeddings::load(path)?;
+        let views = music::teacher_views(&teacher, &args.audio, &kept, config.audio.max_seconds)
+            .with_context(|| format!("{} has not embedded every evaluated track", path.display()))?;
+        let groups: Vec<String> = kept.iter().map(|t| t.group.clone()).collect();
+        let name = teacher.model.split(" (").next().unwrap_or("teacher").to_string();
+        rows.push(music::score(&name, &views, &groups));
+    }
     let mut groups: Vec<&str> = kept.iter().map(|t| t.group.as_str()).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -241,6 +259,10 @@ pub struct PretrainArgs {
     /// Share of positives from another track of the same package (0: same track only).
     #[arg(long)]
     same_package: Option<f32>,
+    /// A teacher's embeddings of the music (`models/scripts/teacher_musicnn.py`), regressed
+    /// beside the contrastive loss (distillation).
+    #[arg(long)]
+    teacher: Option<PathBuf>,
     /// Continue from the checkpoints in OUT.
     #[arg(long)]
     resume: bool,
@@ -270,6 +292,7 @@ pub(super) fn pretrain(config: &debut::config::Config, args: PretrainArgs) -> an
     let run = PretrainRun {
         music: &args.audio,
         out: &args.out,
+        teacher: args.teacher.as_deref(),
         resume: args.resume,
         quiet: args.quiet,
         command: std::env::args().collect::<Vec<_>>().join(" "),

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::average_precision_at;
 use crate::audio::SourceHint;
+use crate::catalog::teacher::TeacherEmbeddings;
 use crate::frontend::Frontend;
 use crate::model::Model;
 use crate::spectral::MelSpectrogram;
@@ -313,12 +314,12 @@ pub fn mfcc_views(mels: &[TrackMels]) -> Views {
 /// The table `debut eval-audio` prints.
 pub fn table(rows: &[MusicRow], tracks: usize, groups: usize) -> String {
     let mut s = format!(
-        "real-music evaluation: {tracks} tracks in {groups} groups (centre clip as `debut embed` sees it)\n{:<16} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}\n",
+        "real-music evaluation: {tracks} tracks in {groups} groups (centre clip as `debut embed` sees it)\n{:<26} {:>7} {:>7} {:>9} {:>9} {:>9} {:>9} {:>11}\n",
         "model", "mAP", "P@5", "ident@1", "dim std", "min std", "align", "uniformity"
     );
     for r in rows {
         s += &format!(
-            "{:<16} {:>7.4} {:>7.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>11.4}\n",
+            "{:<26} {:>7.4} {:>7.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>11.4}\n",
             r.model, r.map, r.p_at_5, r.identification_top1, r.dim_std_mean, r.dim_std_min, r.alignment, r.uniformity
         );
     }
@@ -359,6 +360,23 @@ pub fn evaluate_music(
         score("random vectors", &random_views(mels.len(), model.audio.spec.embedding_dim, random_seed), &groups),
     ];
     Ok((rows, kept))
+}
+
+/// A teacher's views of `tracks` (`models/scripts/teacher_musicnn.py`: musicnn's), over the
+/// same centre clip of `span` seconds and its halves: the mean of its patches there. `None`
+/// when the teacher has not heard every track.
+pub fn teacher_views(teacher: &TeacherEmbeddings, dir: &Path, tracks: &[MusicTrack], span: f64) -> Option<Views> {
+    let mut views = Views { whole: Vec::new(), first: Vec::new(), second: Vec::new() };
+    for t in tracks {
+        let p = teacher.track(t.path.strip_prefix(dir).ok()?)?;
+        let start = p.centre_start(span);
+        let end = (start + span).min(p.seconds());
+        let mid = (start + end) / 2.0;
+        views.whole.push(p.mean(start, end));
+        views.first.push(p.mean(start, mid));
+        views.second.push(p.mean(mid, end));
+    }
+    Some(views)
 }
 
 /// Independent random vectors for every view: the chance level of each figure.

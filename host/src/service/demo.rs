@@ -1,7 +1,8 @@
 //! `debut demo`: the whole service on an in-process mock Kafka cluster (librdkafka's mock
-//! brokers), fed the bundled fixtures: artist bios, every audio fixture as a track release
-//! (and the corrupt ones, which go to the dead-letter topic). Then each track's nearest
-//! neighbours by cosine similarity.
+//! brokers), fed a small catalog synthesised at start (`debut synth`: artists with bios in
+//! real genre words, tracks in their genres) or a fixtures directory, plus the corrupt audio
+//! fixtures, which go to the dead-letter topic. Then each track's nearest neighbours by
+//! cosine similarity and, for the synthesised catalog, how often they share its planted genre.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,99 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path) -> anyhow::Result<()> {
+/// A track to publish.
+struct DemoTrack {
+    id: String,
+    path: PathBuf,
+    artist: usize,
+    /// The synthesised catalog's planted main genre.
+    genre: Option<String>,
+}
+
+/// What the demo publishes.
+struct DemoInput {
+    bios: Vec<ArtistBio>,
+    tracks: Vec<DemoTrack>,
+}
+
+/// Where the demo's releases come from.
+pub enum DemoSource {
+    /// A catalog of this many tracks (three per artist), synthesised into `dir`.
+    Synth { dir: PathBuf, tracks: usize, seed: u64 },
+    /// A fixtures directory's `bios/*.json` and `audio/*`, artists assigned in turn.
+    Fixtures(PathBuf),
+}
+
+fn fixture_input(fixtures: &Path) -> anyhow::Result<DemoInput> {
+    let bios: Vec<ArtistBio> = files(&fixtures.join("bios"), Some("json"))?
+        .iter()
+        .map(|p| Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?))
+        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(!bios.is_empty(), "no bios in {}", fixtures.join("bios").display());
+    let tracks = files(&fixtures.join("audio"), None)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| DemoTrack {
+            id: path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            path,
+            artist: i % bios.len(),
+            genre: None,
+        })
+        .collect();
+    Ok(DemoInput { bios, tracks })
+}
+
+fn synth_input(dir: &Path, tracks: usize, seed: u64) -> anyhow::Result<DemoInput> {
+    let cfg = crate::synth::SynthConfig {
+        seed,
+        artists: (tracks / 3).max(1),
+        tracks,
+        users: 10,
+        seconds: 10.0,
+        plays_per_user: 5.0,
+    };
+    crate::synth::generate(dir, &cfg, true).context("synthesising the demo catalog")?;
+    let catalog = crate::catalog::Catalog::load(dir)?;
+    #[derive(serde::Deserialize)]
+    struct Truth {
+        genres: Vec<String>,
+        tracks: Vec<Vec<f32>>,
+    }
+    let truth: Truth = serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json"))?)?;
+    let tracks = catalog
+        .tracks
+        .iter()
+        .zip(&truth.tracks)
+        .map(|(t, profile)| {
+            let main = (0..profile.len()).max_by(|&a, &b| profile[a].total_cmp(&profile[b])).unwrap_or(0);
+            DemoTrack {
+                id: t.id.clone(),
+                path: dir.join(&t.audio),
+                artist: t.artist,
+                genre: truth.genres.get(main).cloned(),
+            }
+        })
+        .collect();
+    Ok(DemoInput { bios: catalog.artists.clone(), tracks })
+}
+
+pub fn demo(
+    kafka: &KafkaSettings,
+    pipeline: &PipelineSettings,
+    source: &DemoSource,
+    corrupt_dir: &Path,
+) -> anyhow::Result<()> {
+    let input = match source {
+        DemoSource::Synth { dir, tracks, seed } => {
+            println!(
+                "debut demo: synthesising {tracks} tracks by {} artists into {}",
+                (tracks / 3).max(1),
+                dir.display()
+            );
+            synth_input(dir, *tracks, *seed)?
+        }
+        DemoSource::Fixtures(dir) => fixture_input(dir)?,
+    };
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
     let mut config = kafka.clone();
     config.brokers = cluster.bootstrap_servers();
@@ -61,29 +154,36 @@ pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path)
     }
     println!("debut demo: mock Kafka cluster at {}", config.brokers);
 
-    // Inputs: bios, then releases (each audio fixture by one of the artists; corrupt ones too).
+    // Inputs: bios, then releases (the corrupt audio fixtures too, by the first artist).
     let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &config.brokers).create()?;
-    let bios: Vec<ArtistBio> = files(&fixtures.join("bios"), Some("json"))?
-        .iter()
-        .map(|p| Ok(serde_json::from_str(&std::fs::read_to_string(p)?)?))
-        .collect::<anyhow::Result<_>>()?;
-    anyhow::ensure!(!bios.is_empty(), "no bios in {}", fixtures.join("bios").display());
-    for bio in &bios {
+    let bios = &input.bios;
+    for bio in bios {
         let value = serde_json::to_vec(bio)?;
         producer.send(BaseRecord::to(&config.topics.bios).key(&bio.artist_id).payload(&value)).map_err(|(e, _)| e)?;
     }
-    let mut tracks = files(&fixtures.join("audio"), None)?;
-    let corrupt: Vec<PathBuf> = files(&fixtures.join("corrupt"), None)?
-        .into_iter()
-        .filter(|p| p.extension().is_none_or(|e| e != "json"))
+    let corrupt: Vec<PathBuf> =
+        files(corrupt_dir, None)?.into_iter().filter(|p| p.extension().is_none_or(|e| e != "json")).collect();
+    let n_good = input.tracks.len();
+    let mut tracks: Vec<&DemoTrack> = input.tracks.iter().collect();
+    let corrupt_tracks: Vec<DemoTrack> = corrupt
+        .iter()
+        .map(|p| DemoTrack {
+            id: p.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            path: p.clone(),
+            artist: 0,
+            genre: None,
+        })
         .collect();
-    let n_good = tracks.len();
-    tracks.extend(corrupt.iter().cloned());
+    tracks.extend(&corrupt_tracks);
     let mut artist_of = BTreeMap::new();
-    for (i, path) in tracks.iter().enumerate() {
-        let id = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let artist = &bios[i % bios.len()];
+    let mut genre_of = BTreeMap::new();
+    for (i, track) in tracks.iter().enumerate() {
+        let (id, path) = (&track.id, &track.path);
+        let artist = &bios[track.artist];
         artist_of.insert(id.clone(), artist.name.clone());
+        if let Some(g) = &track.genre {
+            genre_of.insert(id.clone(), g.clone());
+        }
         let audio = std::fs::read(path)?;
         let ce_id = format!("demo-{i}");
         let headers = OwnedHeaders::new()
@@ -99,7 +199,7 @@ pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path)
             None => headers,
         };
         producer
-            .send(BaseRecord::to(&config.topics.releases).key(&id).payload(&audio).headers(headers))
+            .send(BaseRecord::to(&config.topics.releases).key(id).payload(&audio).headers(headers))
             .map_err(|(e, _)| e)?;
     }
     producer.flush(Duration::from_secs(10))?;
@@ -145,8 +245,10 @@ pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path)
         dead.len(),
         t0.elapsed().as_secs_f64()
     );
-    println!("{:<28} {:<22} {:<12} nearest neighbours (cosine)", "track", "artist", "modalities");
+    println!("{:<24} {:<22} {:<16} {:<12} nearest neighbours (cosine)", "track", "artist", "genre", "modalities");
     let all: Vec<(&String, &TrackEmbedding)> = records.iter().collect();
+    // Planted-genre agreement of the top 3, overall and among other artists' tracks only.
+    let (mut same, mut same_other, mut shown, mut shown_other, mut chance) = (0usize, 0usize, 0usize, 0usize, 0.0f64);
     for (id, rec) in &all {
         let mut near: Vec<(f32, &str)> = all
             .iter()
@@ -154,14 +256,34 @@ pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path)
             .map(|(o, r)| (cosine(&rec.embedding, &r.embedding), o.as_str()))
             .collect();
         near.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if let Some(g) = genre_of.get(*id) {
+            let shares = |o: &str| genre_of.get(o) == Some(g);
+            same += near.iter().take(3).filter(|(_, o)| shares(o)).count();
+            shown += near.len().min(3);
+            let others: Vec<&(f32, &str)> =
+                near.iter().filter(|(_, o)| artist_of.get(*o) != artist_of.get(*id)).collect();
+            same_other += others.iter().take(3).filter(|(_, o)| shares(o)).count();
+            shown_other += others.len().min(3);
+            chance += near.iter().filter(|(_, o)| shares(o)).count() as f64 / near.len().max(1) as f64;
+        }
         let near: Vec<String> = near.iter().take(3).map(|(c, o)| format!("{o} {c:.3}")).collect();
         let mods: Vec<String> = rec.modalities.iter().map(|m| format!("{m:?}").to_lowercase()).collect();
         println!(
-            "{:<28} {:<22} {:<12} {}",
+            "{:<24} {:<22} {:<16} {:<12} {}",
             id,
             artist_of.get(*id).map_or("?", String::as_str),
+            genre_of.get(*id).map_or("-", String::as_str),
             mods.join("+"),
             near.join(", ")
+        );
+    }
+    if shown > 0 {
+        let n = genre_of.len() as f64;
+        println!(
+            "\ntop-3 neighbours sharing the planted genre: {:.0}% ({same} of {shown}); among other artists' tracks: {:.0}% ({same_other} of {shown_other}); chance: {:.0}%",
+            100.0 * same as f64 / shown as f64,
+            100.0 * same_other as f64 / shown_other.max(1) as f64,
+            100.0 * chance / n
         );
     }
     if !dead.is_empty() {
@@ -173,6 +295,6 @@ pub fn demo(kafka: &KafkaSettings, pipeline: &PipelineSettings, fixtures: &Path)
     if records.len() < n_good {
         anyhow::bail!("only {} of {n_good} tracks came out", records.len());
     }
-    println!("\nEvery release has an output; the model is untrained, so neighbours are not yet meaningful.");
+    println!("\nEvery release has an output.");
     Ok(())
 }

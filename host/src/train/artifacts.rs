@@ -148,10 +148,7 @@ impl Artifacts {
     }
 
     pub fn load_tower(&self, which: AudioModel) -> anyhow::Result<AudioTower> {
-        let name = match which {
-            AudioModel::Dcue => "dcue",
-            AudioModel::Regression => "regression",
-        };
+        let name = which.file_stem();
         let (mut t, meta) = self.read(&format!("{name}.tower.safetensors"))?;
         let spec: AudioTowerSpec = serde_json::from_str(meta.get("spec").context("tower without a spec")?)?;
         let convs = (0..spec.channels.len())

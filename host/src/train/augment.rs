@@ -46,6 +46,13 @@ impl Default for AugmentConfig {
     }
 }
 
+/// A crop of a track: band-major frames and the centre of the span they came from (in the
+/// cache's frames, for a teacher's embedding of the same moment).
+pub struct Crop {
+    pub data: Vec<f32>,
+    pub centre_frame: f64,
+}
+
 /// A random crop of `track`, `window` frames long after a random tempo change (linear
 /// interpolation between frames), band-major.
 pub fn stretched_crop(
@@ -54,15 +61,16 @@ pub fn stretched_crop(
     window: usize,
     stretch: f32,
     rng: &mut ChaCha8Rng,
-) -> anyhow::Result<Vec<f32>> {
+) -> anyhow::Result<Crop> {
     let n = cache.n_mels;
     let rate = if stretch > 1.0 { (rng.random_range(-1.0f32..1.0) * stretch.ln()).exp() } else { 1.0 };
     let span = ((window as f32 * rate).round() as usize).max(2);
     let start = rng.random_range(0..=cache.frames(track).saturating_sub(span));
     let mut src = vec![0.0f32; n * span];
     cache.read_window(track, start, span, &mut src, span)?;
+    let centre_frame = start as f64 + span as f64 / 2.0;
     if span == window {
-        return Ok(src);
+        return Ok(Crop { data: src, centre_frame });
     }
     let mut out = vec![0.0f32; n * window];
     for f in 0..window {
@@ -73,7 +81,7 @@ pub fn stretched_crop(
             out[b * window + f] = src[b * span + i] * (1.0 - frac) + src[b * span + j] * frac;
         }
     }
-    Ok(out)
+    Ok(Crop { data: out, centre_frame })
 }
 
 /// Applies gain, tilt, band shift, masks and mixing with `other` (a window of another track)

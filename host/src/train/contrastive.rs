@@ -4,6 +4,10 @@
 //! second crop is then taken from another track of the same package (album, soundtrack),
 //! which teaches style rather than track identity (Alonso-Jiménez et al. 2023).
 //!
+//! With a teacher ([`Distillation`]), each crop's output also regresses the teacher's embedding
+//! of the same moment (cosine proximity), so the tower learns what an MSD-trained tagger hears
+//! as well as what tells packages apart.
+//!
 //! Validation is what the tower is for: same-package retrieval (1 - mAP) over validation
 //! packages no step trains on, each track read through four fixed windows.
 
@@ -16,6 +20,7 @@ use super::nets::AudioNet;
 use super::params::Params;
 use crate::backend::{Backend, Tensor};
 use crate::catalog::mels::MelCache;
+use crate::catalog::teacher::TrackPatches;
 
 /// Symmetric InfoNCE for `u, v [d, B]` whose columns `i` are positive pairs: the softmax
 /// cross-entropy of `cos(u_i, v_j) / temperature` over `j` plus the same over `i` (each a
@@ -48,6 +53,18 @@ pub struct Pool {
     pub group: Vec<usize>,
 }
 
+/// A teacher's embeddings of the cache's tracks, regressed beside the contrastive loss.
+pub struct Distillation<'a> {
+    /// Each cache track's patches (`None`: the teacher has not heard it; no distillation).
+    pub patches: Vec<Option<TrackPatches<'a>>>,
+    /// Seconds of each track before the cache's first frame (the cache keeps the centre).
+    pub offsets: Vec<f64>,
+    /// Seconds per cache frame.
+    pub frame_seconds: f64,
+    /// Weight of the distillation loss (the contrastive one's is `Contrastive::weight`).
+    pub weight: f32,
+}
+
 pub struct Contrastive<'a> {
     pub net: AudioNet,
     cache: &'a MelCache,
@@ -59,6 +76,9 @@ pub struct Contrastive<'a> {
     temperature: f32,
     same_group: f32,
     augment: AugmentConfig,
+    /// Weight of the contrastive loss (0: distillation alone).
+    weight: f32,
+    distill: Option<Distillation<'a>>,
 }
 
 impl<'a> Contrastive<'a> {
@@ -78,7 +98,14 @@ impl<'a> Contrastive<'a> {
         for &t in &pool.train {
             members[pool.group[t]].push(t);
         }
-        Self { net, cache, pool, members, batch, steps, temperature, same_group, augment }
+        Self { net, cache, pool, members, batch, steps, temperature, same_group, augment, weight: 1.0, distill: None }
+    }
+
+    /// Adds distillation from a teacher, and sets the contrastive loss's weight.
+    pub fn with_distillation(mut self, contrastive_weight: f32, distill: Distillation<'a>) -> Self {
+        self.weight = contrastive_weight;
+        self.distill = Some(distill);
+        self
     }
 
     /// `B` distinct anchors and, for each, the track its second view comes from.
@@ -110,24 +137,41 @@ impl<'a> Contrastive<'a> {
         (anchors, partners)
     }
 
-    /// Augmented crops of `tracks`, as one `[n_mels, B, window]` batch.
-    fn views(&self, b: &Backend, tracks: &[usize], rng: &mut ChaCha8Rng) -> anyhow::Result<Tensor> {
-        let (n, w) = (self.cache.n_mels, self.net.spec.window_frames);
-        let crops: Vec<Vec<f32>> = tracks
+    /// Augmented crops of `tracks`, as one `[n_mels, B, window]` batch, and the teacher's
+    /// embeddings of the same moments as `[dim, B]` (zero columns where it has none).
+    fn views(&self, b: &Backend, tracks: &[usize], rng: &mut ChaCha8Rng) -> anyhow::Result<(Tensor, Option<Tensor>)> {
+        let (n, w, cols) = (self.cache.n_mels, self.net.spec.window_frames, tracks.len());
+        let crops: Vec<_> = tracks
             .iter()
             .map(|&t| stretched_crop(self.cache, t, w, self.augment.stretch, rng))
             .collect::<anyhow::Result<_>>()?;
-        let mut data = vec![0.0f32; n * tracks.len() * w];
+        let mut data = vec![0.0f32; n * cols * w];
         for (i, crop) in crops.iter().enumerate() {
-            let mut x = crop.clone();
-            let other = &crops[(i + 1) % crops.len()];
+            let mut x = crop.data.clone();
+            let other = &crops[(i + 1) % crops.len()].data;
             augment(&mut x, n, (crops.len() > 1).then_some(other.as_slice()), &self.augment, rng);
             for band in 0..n {
-                let dst = (band * tracks.len() + i) * w;
+                let dst = (band * cols + i) * w;
                 data[dst..dst + w].copy_from_slice(&x[band * w..(band + 1) * w]);
             }
         }
-        Ok(b.upload(&[n, tracks.len(), w], &data)?)
+        let targets = match &self.distill {
+            None => None,
+            Some(d) => {
+                let dim = self.net.spec.embedding_dim;
+                let mut t = vec![0.0f32; dim * cols];
+                for (i, (&track, crop)) in tracks.iter().zip(&crops).enumerate() {
+                    if let Some(p) = &d.patches[track] {
+                        let e = p.at(d.offsets[track] + crop.centre_frame * d.frame_seconds);
+                        for (r, v) in e.iter().enumerate() {
+                            t[r * cols + i] = *v;
+                        }
+                    }
+                }
+                Some(b.upload(&[dim, cols], &t)?)
+            }
+        };
+        Ok((b.upload(&[n, cols, w], &data)?, targets))
     }
 
     /// Unit embeddings of the validation tracks: four evenly spaced windows each, averaged.
@@ -165,11 +209,27 @@ impl Task for Contrastive<'_> {
         rng: &mut ChaCha8Rng,
     ) -> anyhow::Result<(f64, usize)> {
         let (anchors, partners) = self.pairs(rng);
-        let xa = self.views(b, &anchors, rng)?;
-        let xb = self.views(b, &partners, rng)?;
+        let (xa, ta) = self.views(b, &anchors, rng)?;
+        let (xb, tb) = self.views(b, &partners, rng)?;
         let (u, tape_u) = self.net.forward(b, p, &xa, true)?;
         let (v, tape_v) = self.net.forward(b, p, &xb, true)?;
-        let (loss, du, dv) = info_nce(b, &u, &v, self.temperature)?;
+        let (mut loss, mut du, mut dv) = if self.weight > 0.0 {
+            let (loss, du, dv) = info_nce(b, &u, &v, self.temperature)?;
+            (f64::from(self.weight) * loss, scaled(b, &du, self.weight)?, scaled(b, &dv, self.weight)?)
+        } else {
+            (0.0, vec![0.0; u.len()], vec![0.0; v.len()])
+        };
+        if let (Some(d), Some(ta), Some(tb)) = (&self.distill, ta, tb) {
+            for (out, target, grad) in [(&u, &ta, &mut du), (&v, &tb, &mut dv)] {
+                // Cosine proximity is -cos: 1 + it is the distance the curve shows.
+                let (l, g) = b.cosine_proximity(out, target)?;
+                loss += f64::from(d.weight) * (1.0 + super::fit::mean(b, &l)?);
+                for (acc, g) in grad.iter_mut().zip(b.download(&g)?) {
+                    *acc += d.weight * g;
+                }
+            }
+        }
+        let (du, dv) = (b.upload(u.shape(), &du)?, b.upload(v.shape(), &dv)?);
         self.net.backward(b, p, tape_u.expect("kept"), &du, grads)?;
         self.net.backward(b, p, tape_v.expect("kept"), &dv, grads)?;
         Ok((loss, 2 * anchors.len()))
@@ -181,4 +241,9 @@ impl Task for Contrastive<'_> {
         let (map, _) = crate::eval::music::retrieval(&e, &groups);
         Ok(1.0 - map)
     }
+}
+
+/// `w * x` on the host (a `[200, B]` gradient: small).
+fn scaled(b: &Backend, x: &Tensor, w: f32) -> anyhow::Result<Vec<f32>> {
+    Ok(b.download(x)?.into_iter().map(|v| v * w).collect())
 }

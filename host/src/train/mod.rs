@@ -60,6 +60,19 @@ use params::Params;
 pub enum AudioModel {
     Dcue,
     Regression,
+    /// `audio.init`'s tower as it is (pretrained on real music, not tuned to the catalog).
+    Pretrained,
+}
+
+impl AudioModel {
+    /// Its tower's name among a run's artifacts (`NAME.tower.safetensors`).
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            Self::Dcue => "dcue",
+            Self::Regression => "regression",
+            Self::Pretrained => "pretrained",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -92,6 +105,9 @@ pub struct TrainConfig {
 pub struct AudioConfig {
     pub tower: AudioTowerSpec,
     pub serve: AudioModel,
+    /// A model whose audio tower (input statistics included) starts the DCUE and regression
+    /// towers, e.g. `debut pretrain`'s; `None`: random weights.
+    pub init: Option<PathBuf>,
     /// Tracks read for the per-band input statistics.
     pub stats_tracks: usize,
 }
@@ -164,6 +180,10 @@ impl TrainConfig {
         );
         self.audio.tower.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
+            self.audio.serve != AudioModel::Pretrained || self.audio.init.is_some(),
+            "serving the pretrained audio tower needs one: set audio.init (--init-audio)"
+        );
+        anyhow::ensure!(
             self.dcue.batch > 1 && self.dcue.negatives > 0,
             "DCUE needs batches of 2 or more and negatives"
         );
@@ -177,7 +197,7 @@ impl TrainConfig {
 
 impl Default for AudioConfig {
     fn default() -> Self {
-        Self { tower: AudioTowerSpec::dcue(), serve: AudioModel::Dcue, stats_tracks: 300 }
+        Self { tower: AudioTowerSpec::dcue(), serve: AudioModel::Dcue, init: None, stats_tracks: 300 }
     }
 }
 
@@ -295,16 +315,42 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
         art.save_text(&tower)?;
         report.set_history(history);
     }
+    // A pretrained tower is copied in first: the audio stage starts from it, and the fusion
+    // may serve it untouched without that stage.
+    let pretrained = match &cfg.audio.init {
+        Some(dir) => {
+            let model = Model::load(dir)
+                .with_context(|| format!("loading the audio tower to start from, {}", dir.display()))?;
+            anyhow::ensure!(
+                model.audio.spec == cfg.audio.tower,
+                "{}'s audio tower is not the configured architecture",
+                dir.display()
+            );
+            art.save_tower("pretrained", &model.audio)?;
+            Some(model.audio)
+        }
+        None => None,
+    };
     if wants(Stage::Audio) {
-        let (mean, std) =
-            data::band_statistics(&prep.cache, &first(&prep.tracks(Part::Train), cfg.audio.stats_tracks))?;
-        let inputs = art.fingerprint(&["wmf.safetensors"], &config_json)?;
+        let start = match pretrained {
+            Some(tower) => AudioStart::Tower(tower),
+            None => {
+                let (mean, std) =
+                    data::band_statistics(&prep.cache, &first(&prep.tracks(Part::Train), cfg.audio.stats_tracks))?;
+                AudioStart::Random { mean, std }
+            }
+        };
+        let files: &[&str] = match start {
+            AudioStart::Tower(_) => &["wmf.safetensors", "pretrained.tower.safetensors"],
+            AudioStart::Random { .. } => &["wmf.safetensors"],
+        };
+        let inputs = art.fingerprint(files, &config_json)?;
         let (params, net, history) =
-            stage_regression(b, &prep, cfg, &factors, &mean, &std, &fit_run(0xa0d1, inputs.clone()))?;
+            stage_regression(b, &prep, cfg, &factors, &start, &fit_run(0xa0d1, inputs.clone()))?;
         art.save_params("regression", &params.to_host(b)?)?;
         art.save_tower("regression", &net.to_tower(b, &params)?)?;
         report.set_history(history);
-        let (params, net, history) = stage_dcue(b, &prep, cfg, &mean, &std, &fit_run(0xdc0e, inputs))?;
+        let (params, net, history) = stage_dcue(b, &prep, cfg, &start, &fit_run(0xdc0e, inputs))?;
         art.save_params("dcue", &params.to_host(b)?)?;
         art.save_tower("dcue", &net.to_tower(b, &params)?)?;
         report.set_history(history);
@@ -312,8 +358,8 @@ pub fn train(b: &Backend, cfg: &TrainConfig, run: &TrainRun) -> anyhow::Result<r
     if wants(Stage::Fusion) {
         let text = art.load_text().context("the text stage's output is missing: run it first")?;
         let served = art.load_tower(cfg.audio.serve).context("the audio stage's output is missing: run it first")?;
-        let towers = ["wmf.safetensors", "text.safetensors", "dcue.tower.safetensors", "regression.tower.safetensors"];
-        let inputs = art.fingerprint(&towers, &config_json)?;
+        let served_file = format!("{}.tower.safetensors", cfg.audio.serve.file_stem());
+        let inputs = art.fingerprint(&["wmf.safetensors", "text.safetensors", &served_file], &config_json)?;
         let (fusion, text_only, histories) =
             stage_fusion(b, &prep, cfg, &factors, &served, &text, &fit_run(0xf05e, inputs))?;
         art.save_dense("text_only", &text_only)?;
@@ -448,18 +494,33 @@ fn stage_regression(
     prep: &Prepared,
     cfg: &TrainConfig,
     f: &FactorSet,
-    mean: &[f32],
-    std: &[f32],
+    start: &AudioStart,
     run: &FitRun,
 ) -> anyhow::Result<(Params, AudioNet, fit::History)> {
     let mut params = Params::new();
-    let net = AudioNet::init(&mut params, b, "audio", &cfg.audio.tower, mean, std, cfg.seed ^ 0xa0)?;
+    let net = start.net(&mut params, b, cfg, cfg.seed ^ 0xa0)?;
     let train = targeted(&prep.tracks(Part::Train), &f.songs);
     let val = targeted(&prep.tracks(Part::Val), &f.songs);
     anyhow::ensure!(!train.is_empty() && !val.is_empty(), "no training or validation tracks with song factors");
     let mut task = regression::Regression::new(net, &prep.cache, train, val, cfg.regression.batch);
     let history = fit::fit(&mut task, &mut params, b, &cfg.regression.fit, run)?;
     Ok((params, task.net, history))
+}
+
+/// Where the audio towers start: random weights over the catalog's band statistics, or a
+/// pretrained tower.
+enum AudioStart {
+    Random { mean: Vec<f32>, std: Vec<f32> },
+    Tower(crate::nn::AudioTower),
+}
+
+impl AudioStart {
+    fn net(&self, params: &mut Params, b: &Backend, cfg: &TrainConfig, seed: u64) -> anyhow::Result<AudioNet> {
+        Ok(match self {
+            Self::Random { mean, std } => AudioNet::init(params, b, "audio", &cfg.audio.tower, mean, std, seed)?,
+            Self::Tower(t) => AudioNet::from_tower(params, b, "audio", t)?,
+        })
+    }
 }
 
 /// Distinct (user, track) pairs of the plays of `tracks`.
@@ -477,12 +538,11 @@ fn stage_dcue(
     b: &Backend,
     prep: &Prepared,
     cfg: &TrainConfig,
-    mean: &[f32],
-    std: &[f32],
+    start: &AudioStart,
     run: &FitRun,
 ) -> anyhow::Result<(Params, AudioNet, fit::History)> {
     let mut params = Params::new();
-    let net = AudioNet::init(&mut params, b, "audio", &cfg.audio.tower, mean, std, cfg.seed ^ 0xdc)?;
+    let net = start.net(&mut params, b, cfg, cfg.seed ^ 0xdc)?;
     let users = dcue_user_tower(&mut params, b, cfg, prep.catalog.users.len())?;
     let mut played = vec![Vec::new(); prep.catalog.users.len()];
     for p in &prep.catalog.plays {
@@ -597,9 +657,16 @@ fn served_manifest(
             method: format!(
                 "debut train: WMF (k = {}) targets; {} audio tower; text tower on the plugin's tf-idf; mm-lf-lin fusion",
                 cfg.wmf.factors,
-                match cfg.audio.serve {
-                    AudioModel::Dcue => "DCUE (end to end, hinge loss)",
-                    AudioModel::Regression => "WMF + regression",
+                match (cfg.audio.serve, &cfg.audio.init) {
+                    (AudioModel::Dcue, None) => "DCUE (end to end, hinge loss)".to_string(),
+                    (AudioModel::Regression, None) => "WMF + regression".to_string(),
+                    (AudioModel::Dcue, Some(d)) =>
+                        format!("DCUE (end to end, hinge loss, started from {})", d.display()),
+                    (AudioModel::Regression, Some(d)) => format!("WMF + regression (started from {})", d.display()),
+                    (AudioModel::Pretrained, d) => format!(
+                        "the pretrained audio tower of {}, untouched",
+                        d.as_deref().unwrap_or(Path::new("?")).display()
+                    ),
                 }
             ),
             data: Some(format!("{} ({})", run.data.display(), report.catalog)),

@@ -93,6 +93,33 @@ impl AudioNet {
         })
     }
 
+    /// A trained tower's weights (a pretrained start), input statistics included.
+    pub fn from_tower(
+        params: &mut Params,
+        b: &Backend,
+        prefix: &str,
+        tower: &AudioTower,
+    ) -> Result<Self, ComputeError> {
+        let mut convs = Vec::new();
+        for (i, c) in tower.convs.iter().enumerate() {
+            let w = params.add(format!("{prefix}.conv{}.weight", i + 1), b.upload(&[c.k, c.c_out, c.c_in], &c.weight)?);
+            let bias = params.add(format!("{prefix}.conv{}.bias", i + 1), b.upload(&[c.c_out], &c.bias)?);
+            convs.push(Layer { w, b: bias });
+        }
+        let f = &tower.fc;
+        let fc = Layer {
+            w: params.add(format!("{prefix}.fc.weight"), b.upload(&[f.d_out, f.d_in], &f.weight)?),
+            b: params.add(format!("{prefix}.fc.bias"), b.upload(&[f.d_out], &f.bias)?),
+        };
+        Ok(Self {
+            spec: tower.spec.clone(),
+            mean: b.upload(&[tower.input_mean.len()], &tower.input_mean)?,
+            std: b.upload(&[tower.input_std.len()], &tower.input_std)?,
+            convs,
+            fc,
+        })
+    }
+
     /// `x [n_mels, batch, window_frames]` -> `[embedding_dim, batch]`, with a tape when `keep`.
     pub fn forward(
         &self,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::augment::AugmentConfig;
-use super::contrastive::{Contrastive, Pool};
+use super::contrastive::{Contrastive, Distillation, Pool};
 use super::fit::{self, FitConfig, FitRun, History};
 use super::nets::AudioNet;
 use super::optim::OptimizerConfig;
@@ -18,6 +18,7 @@ use super::params::Params;
 use crate::audio::AudioConfig;
 use crate::backend::Backend;
 use crate::catalog::mels::MelCache;
+use crate::catalog::teacher::TeacherEmbeddings;
 use crate::eval::music::{HELD_OUT_PACKAGES, all_music_tracks};
 use crate::frontend::Frontend;
 use crate::model::Model;
@@ -41,6 +42,10 @@ pub struct PretrainConfig {
     pub temperature: f32,
     /// Share of positives taken from another track of the same package.
     pub same_package: f32,
+    /// Weight of the contrastive loss (0: distillation alone).
+    pub contrastive_weight: f32,
+    /// Weight of the distillation loss (with `--teacher`).
+    pub distill_weight: f32,
     /// Longest span of a track decoded into the cache (its centre).
     pub max_seconds: f64,
     /// Whiten the output over training windows, folded into the last layer (`whiten.rs`).
@@ -61,6 +66,8 @@ impl Default for PretrainConfig {
             learning_rate: 1e-3,
             temperature: 0.1,
             same_package: 0.5,
+            contrastive_weight: 1.0,
+            distill_weight: 1.0,
             max_seconds: 600.0,
             whiten: true,
             whiten_shrinkage: 0.1,
@@ -77,6 +84,8 @@ pub struct PretrainReport {
     pub train_tracks: usize,
     pub validation_tracks: usize,
     pub held_out_packages: Vec<String>,
+    /// The distillation teacher (`None`: contrastive alone).
+    pub teacher: Option<String>,
     pub config: PretrainConfig,
     pub history: History,
     pub seconds: f64,
@@ -85,6 +94,8 @@ pub struct PretrainReport {
 pub struct PretrainRun<'a> {
     pub music: &'a Path,
     pub out: &'a Path,
+    /// The teacher's embeddings (distillation), if any.
+    pub teacher: Option<&'a Path>,
     pub resume: bool,
     pub quiet: bool,
     pub command: String,
@@ -134,6 +145,31 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
         cfg.same_package,
         cfg.augment.clone(),
     );
+    let teacher = run.teacher.map(TeacherEmbeddings::load).transpose()?;
+    if let Some(t) = &teacher {
+        anyhow::ensure!(
+            t.dim == spec.embedding_dim,
+            "the teacher's embeddings are {}-d, the tower's {}-d",
+            t.dim,
+            spec.embedding_dim
+        );
+        let patches: Vec<_> =
+            tracks.iter().map(|tr| tr.path.strip_prefix(run.music).ok().and_then(|rel| t.track(rel))).collect();
+        let heard = train.iter().filter(|&&i| patches[i].is_some()).count();
+        anyhow::ensure!(heard > 0, "the teacher's file names none of the training tracks");
+        if !run.quiet {
+            eprintln!("distilling {} ({heard} of {} training tracks)", t.model, train.len());
+        }
+        let offsets = patches.iter().map(|p| p.map_or(0.0, |p| p.centre_start(cfg.max_seconds))).collect();
+        let mel = MelParams::default();
+        let distill = Distillation {
+            patches,
+            offsets,
+            frame_seconds: mel.hop as f64 / f64::from(mel.sample_rate),
+            weight: cfg.distill_weight,
+        };
+        task = task.with_distillation(cfg.contrastive_weight, distill);
+    }
     let fit_cfg = FitConfig {
         optimizer: OptimizerConfig::adam(cfg.learning_rate),
         max_epochs: cfg.max_epochs,
@@ -141,7 +177,10 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
     };
     // What the weights learn from: the whitening comes after, so changing it keeps the checkpoints.
     let learned = PretrainConfig { whiten: true, whiten_shrinkage: 0.0, ..cfg.clone() };
-    let inputs = crate::model::sha256_hex(format!("{:?} {:?}", serde_json::to_string(&learned)?, paths).as_bytes());
+    let teacher_id = teacher.as_ref().map(|t| (t.model.clone(), run.teacher));
+    let inputs = crate::model::sha256_hex(
+        format!("{:?} {:?} {:?}", serde_json::to_string(&learned)?, paths, teacher_id).as_bytes(),
+    );
     let checkpoints = run.out.join("checkpoints");
     let fit_run = FitRun { checkpoint_dir: &checkpoints, resume: run.resume, quiet: run.quiet, seed: cfg.seed, inputs };
     let history = fit::fit(&mut task, &mut params, b, &fit_cfg, &fit_run)?;
@@ -157,6 +196,9 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
         train_tracks: train.len(),
         validation_tracks: val.len(),
         held_out_packages: HELD_OUT_PACKAGES.iter().map(|s| s.to_string()).collect(),
+        teacher: teacher
+            .as_ref()
+            .map(|t| format!("{}, {}", t.model, run.teacher.map(|p| p.display().to_string()).unwrap_or_default())),
         config: cfg.clone(),
         history,
         seconds: t0.elapsed().as_secs_f64(),
@@ -182,9 +224,15 @@ fn write_model(
     manifest.trained = true;
     manifest.version = "0.1.0-pretrained".into();
     manifest.provenance.method = format!(
-        "audio tower: contrastive pretraining (symmetric InfoNCE, temperature {}, {}% of positives from the same package), best of {} epochs by validation same-package mAP {:.4}{}; text tower and fusion: random (seed {})",
+        "audio tower: contrastive pretraining (symmetric InfoNCE, weight {}, temperature {}, {}% of positives from the same package){}, best of {} epochs by validation same-package mAP {:.4}{}; text tower and fusion: random (seed {})",
+        cfg.contrastive_weight,
         cfg.temperature,
         (cfg.same_package * 100.0).round(),
+        report
+            .teacher
+            .as_ref()
+            .map(|t| format!(" and distillation of {t} (cosine proximity, weight {})", cfg.distill_weight))
+            .unwrap_or_default(),
         report.history.epochs.len(),
         1.0 - report.history.best_val,
         if cfg.whiten {
