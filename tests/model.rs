@@ -50,11 +50,24 @@ fn load_err(dir: &Path) -> String {
 }
 
 #[test]
-fn the_bundled_model_loads_and_is_marked_untrained() {
+fn the_bundled_model_is_trained_and_says_how() {
     let m = Model::load(&bundled()).unwrap();
     assert_eq!(m.manifest.audio_tower, AudioTowerSpec::dcue());
-    assert!(!m.manifest.trained);
-    assert!(m.manifest.provenance.command.contains("debut model init"));
+    assert!(m.manifest.trained);
+    let p = &m.manifest.provenance;
+    assert!(p.command.starts_with("models/scripts/build_default.sh: "), "{}", p.command);
+    for step in ["teacher_musicnn.py", "debut pretrain", "debut synth", "debut train"] {
+        assert!(p.command.contains(step), "{step} missing from {}", p.command);
+    }
+    let data = p.data.as_deref().unwrap();
+    assert!(data.contains("FILES.sha256 ") && data.contains("never the held-out"), "{data}");
+    let metrics = p.metrics.as_ref().unwrap();
+    let rows = metrics["eval_audio_held_out"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["model"] == "model" && r["map"].as_f64().unwrap() > 0.0), "{metrics}");
+    assert!(metrics["seeds"]["pretrain"].is_u64(), "{metrics}");
+    // The text tower learned from the bundled plugin's features.
+    let plugin = std::fs::read(repo_root().join("plugin/dist/bio-semantic.wasm")).unwrap();
+    assert_eq!(m.manifest.text_tower.plugin_sha256.as_deref(), Some(sha256_hex(&plugin).as_str()));
     // 2 x (128*128*3*128 + 128*128*3*64 + 256*128*3*32 + 256*256*3*16 + 512*256*3*8 + 512*200)
     assert_eq!(m.audio.spec.flops_per_window(), 37_953_536);
 }

@@ -336,7 +336,7 @@ fn distillation_regresses_the_teacher_and_the_trainer_builds_on_the_pretrained_t
 
     // Distillation alone: the distance to the teacher falls.
     let cfg = dir.join("distill.json");
-    std::fs::write(&cfg, r#"{"contrastive_weight": 0.0, "whiten": false, "learning_rate": 0.003}"#).unwrap();
+    std::fs::write(&cfg, r#"{"contrastive_weight": 0.0, "readout": "trunk", "learning_rate": 0.003}"#).unwrap();
     let out = dir.join("pretrained");
     let args = [
         "pretrain",
@@ -408,7 +408,7 @@ fn distillation_regresses_the_teacher_and_the_trainer_builds_on_the_pretrained_t
         "the served audio tower is not the pretrained one"
     );
     assert!(a.text.layers != b.text.layers, "the text tower was not trained");
-    assert!(b.manifest.trained && b.manifest.provenance.method.contains("pretrained audio tower"));
+    assert!(b.manifest.trained && b.manifest.provenance.method.contains("pretrained (from "));
     // Without a tower to serve, the configuration is refused.
     let (ok, _, err) = run_debut(
         &[

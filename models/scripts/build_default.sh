@@ -42,8 +42,8 @@ fi
 [ -f "$work/pretrained/manifest.json" ] || "$debut" pretrain --audio "$music" --teacher "$teacher" \
   --out "$work/pretrained" --pretrain-config models/scripts/pretrain-default.json --backend cpu
 # 4. A synthetic catalog whose bios use real genre, instrument and place words.
-[ -f "$work/catalog/plays.tsv" ] || "$debut" synth --out "$work/catalog" --seed 11 --tracks 1500 --artists 150 \
-  --users 1000 --seconds 30
+synth=(synth --out "$work/catalog" --seed 11 --tracks 1500 --artists 150 --users 1000 --seconds 30)
+[ -f "$work/catalog/plays.tsv" ] || "$debut" "${synth[@]}"
 # 5. Text tower and fusion on the catalog, around the pretrained tower served untouched.
 [ -f "$work/model/manifest.json" ] || "$debut" train --data "$work/catalog" --out "$work/model" --name default \
   --init-audio "$work/pretrained" --serve pretrained --stage wmf --stage text --stage fusion \
@@ -54,13 +54,15 @@ fi
 mkdir -p models/default
 cp "$work/model/weights.safetensors" models/default/
 cp "$work/pretrained/loss_curves.png" models/default/pretraining.png
-python3 - "$work" "$music" <<'PY'
+python3 - "$work" "$music" "debut ${synth[*]}" <<'PY'
 import json, sys, pathlib
-work, music = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+work, music, synth = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 m = json.loads((work / "model/manifest.json").read_text())
 pre = json.loads((work / "pretrained/manifest.json").read_text())
 report = json.loads((work / "pretrained/report.json").read_text())
-files = (music / "FILES.sha256").read_text().split()[0] if (music / "FILES.sha256").exists() else None
+import hashlib, os
+listing = music / "FILES.sha256"
+files = hashlib.sha256(listing.read_bytes()).hexdigest() if listing.exists() else None
 packages = sorted({json.loads(l)["package"] for l in (music / "manifest.jsonl").read_text().splitlines() if l.strip()})
 m["version"] = "1.0.0"
 m["provenance"]["method"] = f"{pre['provenance']['method'].split('; text tower')[0]}; then {m['provenance']['method']}"
@@ -69,9 +71,15 @@ m["provenance"]["data"] = (
     f"FILES.sha256 {files}), never the held-out {', '.join(report['held_out_packages'])}; "
     f"text tower and fusion: the synthetic catalog {m['provenance']['data']}"
 )
+teacher = "models/scripts/teacher_musicnn.py --music MUSIC --out MUSIC/teacher-musicnn.safetensors"
 m["provenance"]["command"] = "models/scripts/build_default.sh: " + " && ".join(
-    [pre["provenance"]["command"], m["provenance"]["command"]])
-m["provenance"]["metrics"] = {"eval_audio_held_out": json.loads((work / "eval-audio.json").read_text())}
-(pathlib.Path("models/default/manifest.json")).write_text(json.dumps(m, indent=2) + "\n")
+    [teacher, pre["provenance"]["command"], synth, m["provenance"]["command"]])
+m["provenance"]["metrics"] = {
+    "seeds": {"pretrain": pre["provenance"]["seed"], "synth": 11, "train": m["provenance"]["seed"]},
+    "eval_audio_held_out": json.loads((work / "eval-audio.json").read_text()),
+    "pretraining": {"best_epoch_validation_map": 1 - report["history"]["best_val"], "epochs": len(report["history"]["epochs"])},
+}
+text = json.dumps(m, indent=2) + "\n"
+(pathlib.Path("models/default/manifest.json")).write_text(text.replace(os.path.expanduser("~"), "~"))
 PY
 "$debut" model check models/default

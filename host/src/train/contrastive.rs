@@ -61,6 +61,9 @@ pub struct Distillation<'a> {
     pub offsets: Vec<f64>,
     /// Seconds per cache frame.
     pub frame_seconds: f64,
+    /// Per track, the teacher's mean over the whole track: regressed instead of the crop's
+    /// moment when not empty (style of the track rather than of the moment).
+    pub track_means: Vec<Option<Vec<f32>>>,
     /// Weight of the distillation loss (the contrastive one's is `Contrastive::weight`).
     pub weight: f32,
 }
@@ -78,6 +81,9 @@ pub struct Contrastive<'a> {
     augment: AugmentConfig,
     /// Weight of the contrastive loss (0: distillation alone).
     weight: f32,
+    /// Validate on the trunk's features (the read-out) rather than the output (a projection
+    /// head that is discarded).
+    pub validate_trunk: bool,
     distill: Option<Distillation<'a>>,
 }
 
@@ -98,7 +104,20 @@ impl<'a> Contrastive<'a> {
         for &t in &pool.train {
             members[pool.group[t]].push(t);
         }
-        Self { net, cache, pool, members, batch, steps, temperature, same_group, augment, weight: 1.0, distill: None }
+        Self {
+            net,
+            cache,
+            pool,
+            members,
+            batch,
+            steps,
+            temperature,
+            same_group,
+            augment,
+            weight: 1.0,
+            validate_trunk: false,
+            distill: None,
+        }
     }
 
     /// Adds distillation from a teacher, and sets the contrastive loss's weight.
@@ -161,11 +180,12 @@ impl<'a> Contrastive<'a> {
                 let dim = self.net.spec.embedding_dim;
                 let mut t = vec![0.0f32; dim * cols];
                 for (i, (&track, crop)) in tracks.iter().zip(&crops).enumerate() {
-                    if let Some(p) = &d.patches[track] {
-                        let e = p.at(d.offsets[track] + crop.centre_frame * d.frame_seconds);
-                        for (r, v) in e.iter().enumerate() {
-                            t[r * cols + i] = *v;
-                        }
+                    let e = match d.track_means.get(track) {
+                        Some(mean) => mean.as_deref(),
+                        None => d.patches[track].map(|p| p.at(d.offsets[track] + crop.centre_frame * d.frame_seconds)),
+                    };
+                    for (r, v) in e.unwrap_or_default().iter().enumerate() {
+                        t[r * cols + i] = *v;
                     }
                 }
                 Some(b.upload(&[dim, cols], &t)?)
@@ -174,13 +194,23 @@ impl<'a> Contrastive<'a> {
         Ok((b.upload(&[n, cols, w], &data)?, targets))
     }
 
-    /// Unit embeddings of the validation tracks: four evenly spaced windows each, averaged.
+    /// Unit embeddings of the validation tracks: four evenly spaced windows each, averaged
+    /// (centred on their mean when read from the trunk, whose ReLU features share a large one).
     fn val_embeddings(&self, b: &Backend, p: &Params) -> anyhow::Result<Vec<Vec<f32>>> {
-        let rows = super::data::spaced_window_outputs(b, &self.net, p, self.cache, &self.pool.val, 4)?;
-        Ok(rows
-            .chunks(4)
-            .map(|four| {
-                let v: Vec<f32> = (0..four[0].len()).map(|r| four.iter().map(|w| w[r]).sum()).collect();
+        let rows =
+            super::data::spaced_window_outputs(b, &self.net, p, self.cache, &self.pool.val, 4, self.validate_trunk)?;
+        let sums: Vec<Vec<f32>> =
+            rows.chunks(4).map(|four| (0..four[0].len()).map(|r| four.iter().map(|w| w[r]).sum()).collect()).collect();
+        let d = sums.first().map_or(0, Vec::len);
+        let n = sums.len().max(1) as f32;
+        let centre: Vec<f32> = match self.validate_trunk {
+            true => (0..d).map(|r| sums.iter().map(|v| v[r]).sum::<f32>() / n).collect(),
+            false => vec![0.0; d],
+        };
+        Ok(sums
+            .iter()
+            .map(|v| {
+                let v: Vec<f32> = v.iter().zip(&centre).map(|(x, c)| x - c).collect();
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 v.iter().map(|x| x / norm).collect()
             })

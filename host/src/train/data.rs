@@ -101,7 +101,8 @@ pub fn columns(rows: &[&[f32]]) -> Vec<f32> {
     out
 }
 
-/// The net's output for `per_track` evenly spaced windows of each of `tracks`, track by track.
+/// The net's output (or, with `trunk`, the trunk's: the features before the last dense layer)
+/// for `per_track` evenly spaced windows of each of `tracks`, track by track.
 pub fn spaced_window_outputs(
     b: &Backend,
     net: &super::nets::AudioNet,
@@ -109,6 +110,7 @@ pub fn spaced_window_outputs(
     cache: &MelCache,
     tracks: &[usize],
     per_track: usize,
+    trunk: bool,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
     let w = net.spec.window_frames;
     let picks: Vec<(usize, usize)> = tracks
@@ -122,8 +124,8 @@ pub fn spaced_window_outputs(
     for chunk in picks.chunks(128) {
         let (ts, starts): (Vec<usize>, Vec<usize>) = chunk.iter().copied().unzip();
         let x = windows_at(b, cache, &ts, &starts, w)?;
-        let (e, _) = net.forward(b, p, &x, false)?;
-        let e = b.download(&e)?;
+        let (e, tape) = net.forward(b, p, &x, trunk)?;
+        let e = b.download(tape.as_ref().map_or(&e, |t| t.pooled()))?;
         let n = chunk.len();
         rows.extend((0..n).map(|c| (0..e.len() / n).map(|r| e[r * n + c]).collect::<Vec<f32>>()));
     }

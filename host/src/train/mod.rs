@@ -663,10 +663,8 @@ fn served_manifest(
                     (AudioModel::Dcue, Some(d)) =>
                         format!("DCUE (end to end, hinge loss, started from {})", d.display()),
                     (AudioModel::Regression, Some(d)) => format!("WMF + regression (started from {})", d.display()),
-                    (AudioModel::Pretrained, d) => format!(
-                        "the pretrained audio tower of {}, untouched",
-                        d.as_deref().unwrap_or(Path::new("?")).display()
-                    ),
+                    (AudioModel::Pretrained, d) =>
+                        format!("pretrained (from {}, untouched)", d.as_deref().unwrap_or(Path::new("?")).display()),
                 }
             ),
             data: Some(format!("{} ({})", run.data.display(), report.catalog)),

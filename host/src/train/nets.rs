@@ -59,6 +59,13 @@ pub struct AudioTape {
     last: [usize; 3],
 }
 
+impl AudioTape {
+    /// The trunk's output: the last block's features averaged over time, `[channels, batch]`.
+    pub fn pooled(&self) -> &Tensor {
+        &self.pooled
+    }
+}
+
 impl AudioNet {
     /// Fresh weights (He-uniform, zero biases) under `prefix` ("audio").
     pub fn init(

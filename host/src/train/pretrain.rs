@@ -46,8 +46,15 @@ pub struct PretrainConfig {
     pub contrastive_weight: f32,
     /// Weight of the distillation loss (with `--teacher`).
     pub distill_weight: f32,
+    /// Regress the teacher's mean over the whole track rather than its embedding of the
+    /// crop's moment.
+    pub distill_track: bool,
     /// Longest span of a track decoded into the cache (its centre).
     pub max_seconds: f64,
+    /// What the served tower reads out: the trained output, or the trunk (the 512-d features
+    /// before the last dense layer, which then was a projection head), PCA-whitened to the
+    /// output's width over training windows.
+    pub readout: Readout,
     /// Whiten the output over training windows, folded into the last layer (`whiten.rs`).
     pub whiten: bool,
     /// Covariance shrinkage of the whitening (0: full, 1: centring and one scale).
@@ -68,12 +75,21 @@ impl Default for PretrainConfig {
             same_package: 0.5,
             contrastive_weight: 1.0,
             distill_weight: 1.0,
+            distill_track: false,
             max_seconds: 600.0,
+            readout: Readout::Output,
             whiten: true,
             whiten_shrinkage: 0.1,
             augment: AugmentConfig::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readout {
+    Output,
+    Trunk,
 }
 
 /// What a run did (`report.json` beside the model).
@@ -145,6 +161,7 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
         cfg.same_package,
         cfg.augment.clone(),
     );
+    task.validate_trunk = cfg.readout == Readout::Trunk;
     let teacher = run.teacher.map(TeacherEmbeddings::load).transpose()?;
     if let Some(t) = &teacher {
         anyhow::ensure!(
@@ -160,12 +177,21 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
         if !run.quiet {
             eprintln!("distilling {} ({heard} of {} training tracks)", t.model, train.len());
         }
-        let offsets = patches.iter().map(|p| p.map_or(0.0, |p| p.centre_start(cfg.max_seconds))).collect();
+        let offsets: Vec<f64> = patches.iter().map(|p| p.map_or(0.0, |p| p.centre_start(cfg.max_seconds))).collect();
+        let track_means = match cfg.distill_track {
+            false => Vec::new(),
+            true => patches
+                .iter()
+                .zip(&offsets)
+                .map(|(p, &start)| p.map(|p| p.mean(start, start + cfg.max_seconds)))
+                .collect(),
+        };
         let mel = MelParams::default();
         let distill = Distillation {
             patches,
             offsets,
             frame_seconds: mel.hop as f64 / f64::from(mel.sample_rate),
+            track_means,
             weight: cfg.distill_weight,
         };
         task = task.with_distillation(cfg.contrastive_weight, distill);
@@ -185,10 +211,18 @@ pub fn pretrain(b: &Backend, cfg: &PretrainConfig, run: &PretrainRun) -> anyhow:
     let fit_run = FitRun { checkpoint_dir: &checkpoints, resume: run.resume, quiet: run.quiet, seed: cfg.seed, inputs };
     let history = fit::fit(&mut task, &mut params, b, &fit_cfg, &fit_run)?;
     let mut tower = task.net.to_tower(b, &params)?;
-    if cfg.whiten {
-        let rows = super::data::spaced_window_outputs(b, &task.net, &params, &cache, &train, 8)?;
-        let (mean, w) = super::whiten::fit(&rows, cfg.whiten_shrinkage)?;
-        super::whiten::fold_into(&mut tower.fc, &mean, &w);
+    match cfg.readout {
+        Readout::Trunk => {
+            let rows = super::data::spaced_window_outputs(b, &task.net, &params, &cache, &train, 8, true)?;
+            let (mean, w) = super::whiten::fit_pca(&rows, spec.embedding_dim, cfg.whiten_shrinkage)?;
+            super::whiten::read_out(&mut tower.fc, &mean, &w);
+        }
+        Readout::Output if cfg.whiten => {
+            let rows = super::data::spaced_window_outputs(b, &task.net, &params, &cache, &train, 8, false)?;
+            let (mean, w) = super::whiten::fit(&rows, cfg.whiten_shrinkage)?;
+            super::whiten::fold_into(&mut tower.fc, &mean, &w);
+        }
+        Readout::Output => {}
     }
     let report = PretrainReport {
         music: run.music.display().to_string(),

@@ -98,8 +98,9 @@ pub fn plot_curves(stages: &[History], path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pretraining's curves: the contrastive loss by epoch, and the validation packages'
-/// same-package mAP (the fit loop's validation loss is `1 - mAP`), side by side.
+/// Pretraining's curves: the training loss (contrastive, plus distillation with a teacher) by
+/// epoch, and the validation packages' same-package mAP (the fit loop's validation loss is
+/// `1 - mAP`), side by side.
 pub fn plot_pretraining(h: &History, path: &Path) -> anyhow::Result<()> {
     crate::output::register_font();
     let root = BitMapBackend::new(path, (840, 340)).into_drawing_area();
@@ -108,8 +109,7 @@ pub fn plot_pretraining(h: &History, path: &Path) -> anyhow::Result<()> {
     let map: Vec<(f64, f64)> = std::iter::once((0.0, 1.0 - h.initial_val))
         .chain(h.epochs.iter().map(|e| (e.epoch as f64, 1.0 - e.val_loss)))
         .collect();
-    let panels =
-        [("contrastive loss (training)", "loss", train, BLUE), ("validation same-package mAP", "mAP", map, RED)];
+    let panels = [("training loss", "loss", train, BLUE), ("validation same-package mAP", "mAP", map, RED)];
     for (area, (title, y, points, colour)) in root.split_evenly((1, 2)).iter().zip(panels) {
         let finite = points.iter().map(|p| p.1).filter(|v| v.is_finite());
         let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
