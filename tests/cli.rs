@@ -106,6 +106,32 @@ fn demo_runs_the_service_on_a_mock_cluster() {
 }
 
 #[test]
+fn kafka_properties_come_from_the_environment_and_secrets_stay_hidden() {
+    let dir = scratch_dir("kafka-props");
+    let cfg = dir.join("debut.toml");
+    std::fs::write(&cfg, "[kafka]\n\"sasl.username\" = \"from-file\"\n\"fetch.wait.max.ms\" = \"50\"\n").unwrap();
+    let env = [
+        ("DEBUT_KAFKA__SECURITY__PROTOCOL", "SASL_SSL"),
+        ("DEBUT_KAFKA__SASL__MECHANISMS", "PLAIN"),
+        ("DEBUT_KAFKA__SASL__USERNAME", "from-env"),
+        ("DEBUT_KAFKA__SASL__PASSWORD", "hunter2"),
+    ];
+    let (ok, out, err) = run_debut(&["--config", cfg.to_str().unwrap(), "config"], &env);
+    assert!(ok, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let kafka = &shown["kafka"];
+    assert_eq!(kafka["security.protocol"], "SASL_SSL");
+    assert_eq!(kafka["sasl.mechanisms"], "PLAIN");
+    assert_eq!(kafka["sasl.username"], "from-env", "the environment wins over the file");
+    assert_eq!(kafka["fetch.wait.max.ms"], "50", "the file's other properties stay");
+    assert_eq!(kafka["sasl.password"], "***");
+    assert!(!out.contains("hunter2") && !err.contains("hunter2"), "the secret leaked:\n{out}\n{err}");
+    // A property debut needs for correctness is refused, with the reason.
+    let (ok, _, err) = run_debut(&["config"], &[("DEBUT_KAFKA__ENABLE__AUTO__COMMIT", "true")]);
+    assert!(!ok && err.contains("kafka.enable.auto.commit cannot be set: debut commits"), "{err}");
+}
+
+#[test]
 fn config_file_and_environment_set_the_decode_span() {
     let dir = scratch_dir("span");
     let cfg = dir.join("debut.toml");

@@ -1,5 +1,7 @@
 //! Settings: built-in defaults, then `debut.toml` (when given), then `DEBUT_*` environment
 //! variables (`DEBUT_BACKEND=cpu`, `DEBUT_AUDIO__MAX_SECONDS=20`: `__` separates sections).
+//! librdkafka properties come as `DEBUT_KAFKA__SASL__PASSWORD` (`sasl.password`; see
+//! [`crate::service::properties`]).
 
 use std::path::Path;
 
@@ -128,12 +130,26 @@ impl Config {
         }
         fig = fig.merge(Env::prefixed("DEBUT_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
-            SECTIONS.iter().any(|s| k == *s || k.starts_with(&format!("{s}.")))
+            // librdkafka's property names hold dots: read apart, below.
+            !k.starts_with("kafka.") && SECTIONS.iter().any(|s| k == *s || k.starts_with(&format!("{s}.")))
         }));
-        fig.extract().with_context(|| match path {
+        let kafka = crate::service::properties::from_env(std::env::vars());
+        if !kafka.is_empty() {
+            fig = fig.merge(Serialized::default("kafka", kafka));
+        }
+        let config: Self = fig.extract().with_context(|| match path {
             Some(p) => format!("reading settings from {} and DEBUT_* variables", p.display()),
             None => "reading settings from DEBUT_* variables".to_string(),
-        })
+        })?;
+        crate::service::properties::check(&config.kafka)?;
+        Ok(config)
+    }
+
+    /// The settings as JSON with every secret masked (`debut config`; safe to log).
+    pub fn shown(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        v["kafka"] = serde_json::to_value(crate::service::properties::masked(&self.kafka)).unwrap_or_default();
+        v
     }
 }
 

@@ -42,7 +42,7 @@ pub enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The whole service on an in-process mock Kafka cluster, fed the bundled fixtures; prints
+    /// The whole service on an in-process mock Kafka cluster, fed a synthesised catalog; prints
     /// each track's nearest neighbours (no setup needed).
     Demo(serve::DemoArgs),
     /// The ingest service: consume releases and bios from Kafka, produce track embeddings.
@@ -85,6 +85,8 @@ enum Command {
     EvalAudio(train::EvalAudioArgs),
     /// List the GPU adapters wgpu can see, best first.
     Adapters,
+    /// Print the effective settings (defaults, file, environment) as JSON, secrets masked.
+    Config,
 }
 
 /// Our own info logs; only warnings from dependencies (symphonia reports skipped junk bytes
@@ -112,6 +114,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Demo(args) => serve::demo(&config, args),
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config.shown())?);
+            Ok(())
+        }
         Command::Run => serve::run(&config, cli.config.as_deref()),
         Command::Replay(args) => serve::replay(&config, args),
         Command::Analyse(args) => audio::analyse(&config, args),

@@ -217,14 +217,31 @@ fn transactional_id(config: &KafkaSettings) -> String {
     }
 }
 
-fn client_config(config: &KafkaSettings) -> ClientConfig {
+/// A client's properties: debut's `defaults`, then the user's (`[kafka]`), then what
+/// correctness needs (`reserved`, which the user may not set: `properties::RESERVED`).
+fn client_config(config: &KafkaSettings, defaults: &[(&str, &str)], reserved: &[(&str, &str)]) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.brokers);
+    for (k, v) in defaults {
+        c.set(*k, *v);
+    }
     for (k, v) in &config.kafka {
         c.set(k, v);
     }
+    c.set("bootstrap.servers", &config.brokers);
+    for (k, v) in reserved {
+        debug_assert!(super::properties::RESERVED.iter().any(|(r, _)| r == k), "{k} is not listed as reserved");
+        c.set(*k, *v);
+    }
     c
 }
+
+/// Fetch sizes that still fetch oversized records (to dead-letter them): brokers that do not
+/// return a first batch larger than the fetch size would otherwise stall the partition.
+const FETCH_SIZES: [(&str, &str); 3] = [
+    ("max.partition.fetch.bytes", "67108864"),
+    ("fetch.max.bytes", "134217728"),
+    ("receive.message.max.bytes", "134218240"),
+];
 
 fn in_record(m: &BorrowedMessage<'_>) -> InRecord {
     let headers = m
@@ -308,15 +325,14 @@ fn state_reader(
     caught_up: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = client_config(&config)
-        .set("group.id", format!("{}.state.{}", config.group_id, std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
+    let group = format!("{}.state.{}", config.group_id, std::process::id());
+    let mut defaults = vec![("fetch.wait.max.ms", "100")];
+    defaults.extend(FETCH_SIZES);
+    let reserved =
+        [("group.id", group.as_str()), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false")];
+    // The state is the whole topic: always from the start.
+    let consumer: BaseConsumer = client_config(&config, &defaults, &reserved)
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100")
-        .set("max.partition.fetch.bytes", "67108864")
-        .set("fetch.max.bytes", "134217728")
-        .set("receive.message.max.bytes", "134218240")
         .create()
         .context("creating the bios state reader")?;
     let topic = config.topics.bios.clone();
@@ -455,18 +471,14 @@ pub fn run(
     let tracker = Arc::new(OffsetTracker::default());
     super::metrics::recorder();
 
-    let mut producer_config = client_config(&config);
-    producer_config.set("message.max.bytes", "67108864").set("linger.ms", "5");
-    if config.service.exactly_once {
-        // A delivery that fails within the transaction timeout fails the transaction.
-        producer_config.set("transactional.id", transactional_id(&config)).set("message.timeout.ms", "60000");
-    } else {
-        // Retry transient errors forever; what fails is permanent.
-        producer_config.set("message.timeout.ms", "0");
-    }
-    for (k, v) in &config.kafka {
-        producer_config.set(k, v); // explicit settings win
-    }
+    let txn_id = transactional_id(&config);
+    let exactly_once = config.service.exactly_once;
+    // Exactly-once: a delivery that fails within the transaction timeout fails the
+    // transaction. Otherwise: retry transient errors forever; what fails is permanent.
+    let timeout = if exactly_once { "60000" } else { "0" };
+    let defaults = [("message.max.bytes", "67108864"), ("linger.ms", "5"), ("message.timeout.ms", timeout)];
+    let reserved: &[(&str, &str)] = if exactly_once { &[("transactional.id", txn_id.as_str())] } else { &[] };
+    let producer_config = client_config(&config, &defaults, reserved);
     let producer: ThreadedProducer<AckContext> = producer_config
         .create_with_context(AckContext {
             tracker: tracker.clone(),
@@ -533,30 +545,23 @@ pub fn run(
         tracing::warn!("artist state not caught up after {} s; taking tracks anyway", config.service.state_catch_up_s);
     }
 
-    let mut group_config = client_config(&config);
     // Static members keep their identity for a whole restart (KIP-345): a long session.
     let session_ms = if config.instance_id.is_some() { "60000" } else { "10000" };
-    group_config.set("session.timeout.ms", session_ms);
     // Some brokers hold every fetch for the whole wait even with data ready (Tansu 0.6 does:
     // with librdkafka's 500 ms default the service ran at 40% of its CPU-bound rate).
-    group_config.set("fetch.wait.max.ms", "100");
+    let mut defaults = vec![
+        ("session.timeout.ms", session_ms),
+        ("fetch.wait.max.ms", "100"),
+        ("auto.offset.reset", "earliest"),
+        ("heartbeat.interval.ms", "2000"),
+        ("statistics.interval.ms", "5000"),
+    ];
+    defaults.extend(FETCH_SIZES);
+    let mut reserved = vec![("group.id", config.group_id.as_str()), ("enable.auto.commit", "false")];
     if let Some(id) = &config.instance_id {
-        group_config.set("group.instance.id", id);
+        reserved.push(("group.instance.id", id.as_str()));
     }
-    for (k, v) in &config.kafka {
-        group_config.set(k, v); // explicit settings win
-    }
-    let consumer: BaseConsumer<GroupContext> = group_config
-        .set("group.id", &config.group_id)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("heartbeat.interval.ms", "2000")
-        .set("statistics.interval.ms", "5000")
-        // Oversized records must still be fetched (to be dead-lettered): brokers that do not
-        // return a first batch larger than the fetch size would otherwise stall the partition.
-        .set("max.partition.fetch.bytes", "67108864")
-        .set("fetch.max.bytes", "134217728")
-        .set("receive.message.max.bytes", "134218240")
+    let consumer: BaseConsumer<GroupContext> = client_config(&config, &defaults, &reserved)
         .create_with_context(GroupContext { tracker: tracker.clone(), txn: txn_tx.clone() })
         .context("creating the group consumer")?;
     consumer

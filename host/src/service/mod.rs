@@ -9,6 +9,7 @@ mod kafka;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod properties;
 pub mod replay;
 pub mod tracker;
 
@@ -103,7 +104,8 @@ pub struct KafkaSettings {
     pub instance_id: Option<String>,
     pub topics: TopicsConfig,
     pub service: ServiceConfig,
-    /// Extra librdkafka properties for every client; they win over debut's.
+    /// Extra librdkafka properties for every client; they win over debut's defaults, and may
+    /// not name a property debut reserves (`properties::RESERVED`).
     pub kafka: std::collections::BTreeMap<String, String>,
 }
 
