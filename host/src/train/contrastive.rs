@@ -243,23 +243,11 @@ impl Task for Contrastive<'_> {
         let (xb, tb) = self.views(b, &partners, rng)?;
         let (u, tape_u) = self.net.forward(b, p, &xa, true)?;
         let (v, tape_v) = self.net.forward(b, p, &xb, true)?;
-        let (mut loss, mut du, mut dv) = if self.weight > 0.0 {
-            let (loss, du, dv) = info_nce(b, &u, &v, self.temperature)?;
-            (f64::from(self.weight) * loss, scaled(b, &du, self.weight)?, scaled(b, &dv, self.weight)?)
-        } else {
-            (0.0, vec![0.0; u.len()], vec![0.0; v.len()])
+        // Without a teacher the contrastive gradients go straight into the backward pass.
+        let (loss, du, dv) = match (&self.distill, ta, tb) {
+            (Some(d), Some(ta), Some(tb)) => self.distilled(b, d, [(&u, &ta), (&v, &tb)])?,
+            _ => info_nce(b, &u, &v, self.temperature)?,
         };
-        if let (Some(d), Some(ta), Some(tb)) = (&self.distill, ta, tb) {
-            for (out, target, grad) in [(&u, &ta, &mut du), (&v, &tb, &mut dv)] {
-                // Cosine proximity is -cos: 1 + it is the distance the curve shows.
-                let (l, g) = b.cosine_proximity(out, target)?;
-                loss += f64::from(d.weight) * (1.0 + super::fit::mean(b, &l)?);
-                for (acc, g) in grad.iter_mut().zip(b.download(&g)?) {
-                    *acc += d.weight * g;
-                }
-            }
-        }
-        let (du, dv) = (b.upload(u.shape(), &du)?, b.upload(v.shape(), &dv)?);
         self.net.backward(b, p, tape_u.expect("kept"), &du, grads)?;
         self.net.backward(b, p, tape_v.expect("kept"), &dv, grads)?;
         Ok((loss, 2 * anchors.len()))
@@ -270,6 +258,33 @@ impl Task for Contrastive<'_> {
         let groups: Vec<String> = self.pool.val.iter().map(|&t| self.pool.group[t].to_string()).collect();
         let (map, _) = crate::eval::music::retrieval(&e, &groups);
         Ok(1.0 - map)
+    }
+}
+
+impl Contrastive<'_> {
+    /// The weighted contrastive plus distillation loss of the outputs `u, v` given their
+    /// teacher targets, and its gradients (summed on the host: `[200, B]`, small).
+    fn distilled(
+        &self,
+        b: &Backend,
+        d: &Distillation,
+        [(u, tu), (v, tv)]: [(&Tensor, &Tensor); 2],
+    ) -> anyhow::Result<(f64, Tensor, Tensor)> {
+        let (mut loss, mut du, mut dv) = if self.weight > 0.0 {
+            let (loss, du, dv) = info_nce(b, u, v, self.temperature)?;
+            (f64::from(self.weight) * loss, scaled(b, &du, self.weight)?, scaled(b, &dv, self.weight)?)
+        } else {
+            (0.0, vec![0.0; u.len()], vec![0.0; v.len()])
+        };
+        for (out, target, grad) in [(u, tu, &mut du), (v, tv, &mut dv)] {
+            // Cosine proximity is -cos: 1 + it is the distance the curve shows.
+            let (l, g) = b.cosine_proximity(out, target)?;
+            loss += f64::from(d.weight) * (1.0 + super::fit::mean(b, &l)?);
+            for (acc, g) in grad.iter_mut().zip(b.download(&g)?) {
+                *acc += d.weight * g;
+            }
+        }
+        Ok((loss, b.upload(u.shape(), &du)?, b.upload(v.shape(), &dv)?))
     }
 }
 
