@@ -42,6 +42,28 @@ fi
 bash plugin/build.sh --check
 bash fixtures/plugins/build.sh
 
+# The model-export tests (tests/export.rs) check the ONNX graphs of `debut model export
+# --onnx` with onnxruntime and models/torch_load.py with PyTorch, each against debut's own
+# outputs. Their Python lives in a virtual environment, made once and reused while it imports
+# every package: CPU-only torch wheels from PyTorch's index where it is reachable, PyPI's torch
+# otherwise. `--without-pip` + the system pip's `--python` work without Debian's python3-venv.
+# The tests find the interpreter through DEBUT_TEST_PYTHON and fail without it.
+test_venv="${DEBUT_TEST_VENV:-$HOME/.cache/debut/test-venv}"
+if ! "$test_venv/bin/python" -c "import numpy, onnx, onnxruntime, safetensors, torch" >/dev/null 2>&1; then
+  echo "installing numpy, onnx, onnxruntime, safetensors and torch (CPU) into $test_venv"
+  python3 -m venv --without-pip "$test_venv"
+  venv_pip=(python3 -m pip --python "$test_venv/bin/python" install --quiet)
+  torch_cpu=https://download.pytorch.org/whl/cpu
+  if python3 -c "import urllib.request as u; u.urlopen('$torch_cpu/torch/', timeout=20)" >/dev/null 2>&1; then
+    "${venv_pip[@]}" --index-url "$torch_cpu" torch
+  else
+    echo "$torch_cpu is unreachable: torch from PyPI"
+    "${venv_pip[@]}" torch
+  fi
+  "${venv_pip[@]}" numpy onnx onnxruntime safetensors
+fi
+export DEBUT_TEST_PYTHON="$test_venv/bin/python"
+
 # The CLI tests run the `debut` binary, which `cargo test` alone does not build.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked "$@"

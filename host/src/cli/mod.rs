@@ -125,7 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Decode(args) => audio::decode(&config, args),
         Command::Embed(args) => audio::embed(&config, args),
         Command::Bench { what } => bench::run(&config, what),
-        Command::Model { what } => model::run(what),
+        Command::Model { what } => model::run(&config, what),
         Command::Plugin { what } => plugin::run(&config, what),
         Command::Synth(args) => train::synth(args),
         Command::Train(args) => train::train(&config, args),

@@ -1,11 +1,12 @@
-//! `model init`, `model check`: model directories.
+//! `model init`, `model check`, `model export`: model directories.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
 
-use debut::model::{AudioTowerSpec, Model};
+use debut::config::Config;
+use debut::model::{AudioTowerSpec, Model, onnx};
 use debut::spectral::MelParams;
 
 #[derive(Subcommand)]
@@ -21,9 +22,19 @@ pub enum ModelCommand {
     },
     /// Load a model, verify it, and describe it.
     Check { dir: PathBuf },
+    /// Write the model's audio tower, text tower and fusion as ONNX files (audio_tower.onnx,
+    /// text_tower.onnx, fusion.onnx; inputs and outputs in models/README.md).
+    Export {
+        /// Directory for the ONNX files (created if needed).
+        #[arg(long, value_name = "OUT_DIR")]
+        onnx: PathBuf,
+        /// Model directory (default: the configured or bundled model).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
-pub(super) fn run(what: ModelCommand) -> anyhow::Result<()> {
+pub(super) fn run(config: &Config, what: ModelCommand) -> anyhow::Result<()> {
     match what {
         ModelCommand::Init { out, seed, name } => {
             let command = format!("debut model init --out {} --seed {seed} --name {name}", out.display());
@@ -62,6 +73,21 @@ pub(super) fn run(what: ModelCommand) -> anyhow::Result<()> {
                 m.fusion.embedding_dim
             );
             println!("provenance: {} ({})", m.provenance.method, m.provenance.command);
+            Ok(())
+        }
+        ModelCommand::Export { onnx: out, model } => {
+            let dir = model.unwrap_or_else(|| config.model_dir());
+            let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
+            for path in onnx::export(&model, &out)? {
+                println!("{}", path.display());
+            }
+            eprintln!(
+                "exported {} {} (opset {}, IR {})",
+                model.name(),
+                model.manifest.version,
+                onnx::OPSET,
+                onnx::IR_VERSION
+            );
             Ok(())
         }
     }

@@ -1,8 +1,10 @@
 //! Models on disk: `models/<name>/manifest.json` + `weights.safetensors` (PyTorch tensor
 //! layouts; see `models/README.md`). Loading verifies the file's sha256, then every tensor's
-//! name, shape, dtype and finiteness, and names the first thing that is wrong.
+//! name, shape, dtype and finiteness, and names the first thing that is wrong. `onnx` exports
+//! a loaded model's towers as ONNX graphs.
 
 mod manifest;
+pub mod onnx;
 pub mod weights;
 
 pub use crate::nn::{AudioTowerSpec, FusionSpec, TextTowerSpec};
