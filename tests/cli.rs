@@ -152,3 +152,52 @@ fn config_file_and_environment_set_the_decode_span() {
     assert!(ok, "{err}");
     assert!(err.contains("-> 77175 samples"), "3.5 s of 22 050 Hz: {err}");
 }
+
+#[test]
+fn the_binary_copied_alone_into_an_empty_directory_runs_embed_and_demo() {
+    let dir = scratch_dir("installed");
+    let bin = dir.join("debut");
+    std::fs::copy(debut_bin(), &bin).unwrap();
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let audio = dir.join("track.flac");
+    std::fs::copy(fixture("audio/music_22k_mono.flac"), &audio).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .current_dir(&dir)
+            .env_clear()
+            .env("HOME", &home)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let (stdout, stderr) =
+            (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "debut {args:?}: {stderr}");
+        (stdout, stderr)
+    };
+    let (version, _) = run(&["--version"]);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("models/default/manifest.json")).unwrap())
+            .unwrap();
+    let sha = manifest["weights"]["sha256"].as_str().unwrap();
+    assert!(
+        version.contains(&format!(
+            "model: default {} (trained, weights sha256 {}",
+            manifest["version"].as_str().unwrap(),
+            &sha[..12]
+        )),
+        "{version}"
+    );
+    assert!(version.contains("plugin: bio-semantic") && version.contains("plugin: bio-text"), "{version}");
+
+    let (embedded, _) = run(&["embed", "track.flac", "--backend", "cpu"]);
+    let record: serde_json::Value = serde_json::from_str(embedded.lines().next().unwrap()).unwrap();
+    assert_eq!(record["model"]["sha256"], sha, "the bundled model");
+    // The bundle was written under the user's data directory, not read from the source tree.
+    let bundles: Vec<_> = std::fs::read_dir(home.join(".local/share/debut")).unwrap().collect();
+    assert_eq!(bundles.len(), 1);
+
+    let (demo, stderr) = run(&["demo", "--tracks", "6", "--backend", "cpu"]);
+    assert!(demo.contains("Every release has an output") && demo.contains("audio+text"), "{demo}\n{stderr}");
+}

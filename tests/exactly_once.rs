@@ -11,38 +11,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use debut_tests::kafka::*;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::BaseProducer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use serde_json::Value;
-
-/// Sends records in the tests' JSON form (key, headers, base64 value) with rdkafka.
-fn send(producer: &BaseProducer, topic: &str, records: &[Value]) {
-    for r in records {
-        let value = base64::engine::general_purpose::STANDARD.decode(r["value_base64"].as_str().unwrap()).unwrap();
-        let mut headers = OwnedHeaders::new();
-        for (k, v) in r["headers"].as_object().unwrap() {
-            headers = headers.insert(Header { key: k, value: Some(v.as_str().unwrap()) });
-        }
-        let key = r["key"].as_str().unwrap();
-        let mut record = BaseRecord::to(topic).key(key).payload(&value).headers(headers);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    producer.poll(Duration::from_millis(50));
-                }
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
-}
 
 /// Reads `topic` from the start as a read_committed consumer until `keys` distinct keys have
 /// arrived and the topic has been quiet for a second: (key, value) in arrival order.

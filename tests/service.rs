@@ -16,6 +16,11 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn schema_id() -> String {
+    let text = std::fs::read_to_string(debut_tests::repo_root().join("host/schemas/track-embedding.v1.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["$id"].as_str().unwrap().to_string()
+}
+
 fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(debut_tests::repo_root().join("host/schemas/track-embedding.v1.json")).unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
@@ -270,4 +275,102 @@ fn a_backlog_larger_than_the_in_flight_bound_pauses_consumption_and_loses_nothin
     let (paused, resumed) = (log.matches("consumption paused").count(), log.matches("consumption resumed").count());
     assert!(paused >= 1 && resumed >= 1, "paused {paused}, resumed {resumed} times:\n{log}");
     eprintln!("{} tracks ({backlog} B of audio) through a {bound} B in-flight bound: paused {paused} times", ids.len());
+}
+
+#[test]
+fn a_service_started_before_its_topics_exist_waits_says_why_then_fuses() {
+    let _g = serial();
+    let broker = Broker::start("early");
+    let names = ["early.releases", "early.bios", "early.embeddings", "early.dlq"];
+    let topics =
+        Topics { releases: names[0].into(), bios: names[1].into(), embeddings: names[2].into(), dlq: names[3].into() };
+    let mut debut = Debut::start(&broker, &topics, "early", &[]);
+    // Alive, not ready, and saying why.
+    let t0 = Instant::now();
+    loop {
+        let ready = debut.http("/readyz");
+        if let Some((503, body)) = &ready
+            && body.contains("waiting for topics")
+        {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "/readyz: {ready:?}\nlog:\n{}", debut.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(debut.http("/livez").map(|r| r.0), Some(200));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(debut.wait_exit(Duration::ZERO).is_none(), "it waits rather than stop:\n{}", debut.log_text());
+
+    // The topics appear (a separate job makes them), the bio first, then its track.
+    let topics = Topics::create(&broker, "early", 2);
+    let mut bio = bios()[0].clone();
+    bio["artist_id"] = json!("ar-early");
+    produce(&broker, &topics.bios, &[bio_record(&bio)]);
+    let audio = std::fs::read(debut_tests::fixture("audio/music_22k_mono.flac")).unwrap();
+    let mut track = release("early-1", "ar-early", "audio/flac", &audio);
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    track["headers"]["traceparent"] = json!(traceparent);
+    produce(&broker, &topics.releases, &[track]);
+    debut.wait_healthy(Duration::from_secs(60));
+    assert_eq!(debut.http("/readyz").map(|r| r.0), Some(200));
+
+    let out = consume(&broker, &topics.embeddings, "reader", 1, 60, true);
+    assert_eq!(out.len(), 1, "log:\n{}", debut.log_text());
+    let r = &out[0];
+    assert_eq!(r.json()["modalities"], json!(["audio", "text"]), "the bio published first is joined");
+    // The output is a CloudEvent in binary mode and carries the input's trace.
+    assert_eq!(r.header("ce_specversion"), Some("1.0"));
+    assert_eq!(r.header("ce_type"), Some("debut.track.embedding.v1"));
+    assert_eq!(r.header("ce_subject"), Some("early-1"));
+    assert_eq!(r.header("ce_source"), Some("/debut/early"));
+    assert_eq!(r.header("ce_dataschema"), Some(schema_id().as_str()));
+    assert_eq!(r.header("ce_time"), r.json()["produced_at"].as_str());
+    assert!(r.header("ce_id").is_some_and(|id| id.starts_with("early-1-")));
+    assert_eq!(r.header("traceparent"), Some(traceparent));
+    assert!(r.header("debut-audio-embedding").is_none(), "only audio-only records carry their audio");
+
+    // Draining: /readyz stops saying ready while the process finishes; it exits cleanly.
+    let _ = std::process::Command::new("kill").args(["-TERM", &debut.pid().to_string()]).status();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = debut.wait_exit(Duration::from_millis(20)) {
+            break s;
+        }
+        if let Some((code, body)) = debut.http("/readyz") {
+            assert!(code == 503 || t0.elapsed() < Duration::from_millis(200), "ready while draining: {code} {body}");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+    };
+    assert!(status.success(), "log:\n{}", debut.log_text());
+}
+
+#[test]
+fn kill_9_between_a_tracks_audio_only_output_and_its_bio_still_ends_fused() {
+    let _g = serial();
+    let broker = Broker::start("orphan");
+    let topics = Topics::create(&broker, "orphan", 2);
+    let audio = std::fs::read(debut_tests::fixture("audio/music_22k_mono.flac")).unwrap();
+    let ids = ["orphan-1", "orphan-2"];
+    produce(&broker, &topics.releases, &ids.map(|id| release(id, "ar-orphan", "audio/flac", &audio)));
+    let env = [("DEBUT_PIPELINE__BIO_WAIT_MS", "500"), ("DEBUT_SERVICE__REJOIN_IDLE_S", "15")];
+    let mut debut = Debut::start(&broker, &topics, "orphan", &env);
+    let first = consume(&broker, &topics.embeddings, "reader", 2, 60, true);
+    assert_eq!(first.len(), 2, "log:\n{}", debut.log_text());
+    for r in &first {
+        assert_eq!(r.json()["modalities"], json!(["audio"]));
+        assert!(r.header("debut-audio-embedding").is_some(), "an audio-only record carries its audio embedding");
+    }
+    // The process dies with the orphans in memory only; the bio arrives while it is down.
+    debut.kill9();
+    let mut bio = bios()[0].clone();
+    bio["artist_id"] = json!("ar-orphan");
+    produce(&broker, &topics.bios, &[bio_record(&bio)]);
+    let debut2 = Debut::start(&broker, &topics, "orphan", &env);
+    let second = consume(&broker, &topics.embeddings, "reader", 2, 180, true);
+    let fused: BTreeSet<&str> = second
+        .iter()
+        .filter(|r| r.json()["modalities"] == json!(["audio", "text"]))
+        .filter_map(|r| r.key.as_deref())
+        .collect();
+    assert_eq!(fused, ids.into_iter().collect(), "log after restart:\n{}", debut2.log_text());
 }

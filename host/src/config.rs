@@ -86,9 +86,9 @@ impl Default for InferenceConfig {
     }
 }
 
-/// The model shipped in the repository.
+/// The model shipped in the repository, carried in the binary (`crate::bundled`).
 pub fn bundled_model_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/default")
+    crate::bundled::model_dir()
 }
 
 impl Config {

@@ -43,6 +43,9 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackEmbedding {
     pub track_id: String,
+    /// A UUID derived from `track_id` for stores whose ids must be UUIDs (Qdrant):
+    /// `uuid5(NAMESPACE_URL, "debut:track/" + track_id)`.
+    pub point_id: String,
     pub artist_id: Option<String>,
     pub label: Option<String>,
     pub embedding: Vec<f32>,
@@ -62,6 +65,11 @@ impl ModelRef {
             sha256: model.sha256().to_string(),
         }
     }
+}
+
+/// `TrackEmbedding::point_id` of a track.
+pub fn point_id(track_id: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("debut:track/{track_id}").as_bytes()).to_string()
 }
 
 pub fn now_rfc3339() -> String {

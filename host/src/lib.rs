@@ -8,6 +8,7 @@
 pub mod audio;
 pub mod backend;
 pub mod bench;
+pub mod bundled;
 pub mod catalog;
 pub mod config;
 pub mod embedding;

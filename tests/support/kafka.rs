@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
 
 use crate::{repo_root, scratch_dir};
@@ -19,6 +21,8 @@ pub struct Broker {
     pub port: u16,
     dir: PathBuf,
     storage: &'static str,
+    /// What the broker tells clients to connect to (default: its own listener).
+    advertised: Option<String>,
     child: Option<Child>,
 }
 
@@ -35,13 +39,25 @@ impl Broker {
     }
 
     fn with_storage(name: &str, storage: &'static str) -> Self {
-        let mut b = Self { port: free_port(), dir: scratch_dir(&format!("tansu-{name}")), storage, child: None };
+        Self::launch_new(name, storage, None)
+    }
+
+    /// Listens on 127.0.0.1 but advertises `advertised` (`host:port`): clients connect there,
+    /// e.g. through a TLS terminator in front of it.
+    pub fn start_advertising(name: &str, advertised: &str) -> Self {
+        Self::launch_new(name, "memory://tansu/", Some(format!("tcp://{advertised}")))
+    }
+
+    fn launch_new(name: &str, storage: &'static str, advertised: Option<String>) -> Self {
+        let dir = scratch_dir(&format!("tansu-{name}"));
+        let mut b = Self { port: free_port(), dir, storage, advertised, child: None };
         b.launch();
         b
     }
 
     fn launch(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = self.advertised.clone().unwrap_or_else(|| url.clone());
         let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
         let child = Command::new("tansu")
             .args([
@@ -49,7 +65,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 self.storage,
             ])
@@ -207,6 +223,29 @@ pub fn consume(
         .collect()
 }
 
+/// Sends records in the tests' JSON form through rdkafka (any broker, any client settings) (key, headers, base64 value) with rdkafka.
+pub fn send(producer: &BaseProducer, topic: &str, records: &[Value]) {
+    for r in records {
+        let value = base64::engine::general_purpose::STANDARD.decode(r["value_base64"].as_str().unwrap()).unwrap();
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in r["headers"].as_object().unwrap() {
+            headers = headers.insert(Header { key: k, value: Some(v.as_str().unwrap()) });
+        }
+        let key = r["key"].as_str().unwrap();
+        let mut record = BaseRecord::to(topic).key(key).payload(&value).headers(headers);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(50));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -288,10 +327,10 @@ impl Debut {
         Self { child: Some(cmd.spawn().unwrap()), metrics_port, log }
     }
 
-    /// Waits until `/healthz` answers 200.
+    /// Waits until `/readyz` answers 200.
     pub fn wait_healthy(&self, timeout: Duration) {
         let t0 = Instant::now();
-        while self.http("/healthz").map(|(code, _)| code) != Some(200) {
+        while self.http("/readyz").map(|(code, _)| code) != Some(200) {
             assert!(t0.elapsed() < timeout, "debut never became healthy; log:\n{}", self.log_text());
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -308,6 +347,10 @@ impl Debut {
         let code = text.split_whitespace().nth(1)?.parse().ok()?;
         let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
         Some((code, body))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn log_text(&self) -> String {

@@ -88,8 +88,10 @@ pub(super) fn embed(config: &Config, args: EmbedArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for ((path, _), emb) in ok.iter().zip(embeddings) {
+        let track_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let record = TrackEmbedding {
-            track_id: path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+            point_id: embedding::point_id(&track_id),
+            track_id,
             artist_id: None,
             label: None,
             embedding: emb,

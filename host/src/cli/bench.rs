@@ -245,7 +245,7 @@ fn bench_plugin(config: &Config, track: &Path, plugins: Vec<PathBuf>, repeat: us
     } else {
         plugins
     };
-    let bio_path = super::fixtures_dir().join("bios/ar-0001.json");
+    let bio_path = debut::bundled::bios_dir().join("ar-0001.json");
     let release = read_release(&bio_path, None)?;
     // The rest of a track's work on one thread: decode, resample, log-mel, the audio tower.
     let model = super::load_model(config)?;

@@ -18,7 +18,12 @@ use debut::config::Config;
 use debut::model::Model;
 
 #[derive(Parser)]
-#[command(name = "debut", version, about = "Cold-start track embeddings from new-release audio and artist bios")]
+#[command(
+    name = "debut",
+    version,
+    long_version = long_version(),
+    about = "Cold-start track embeddings from new-release audio and artist bios"
+)]
 pub struct Cli {
     /// Settings file (TOML); DEBUT_* environment variables override it.
     #[arg(long, global = true, env = "DEBUT_CONFIG")]
@@ -32,6 +37,12 @@ pub struct Cli {
     backend: Option<BackendKind>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--version`: the build, and the model and plugins it carries.
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(debut::bundled::describe)
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,11 +163,6 @@ fn load_model(config: &Config) -> anyhow::Result<Model> {
         tracing::warn!(model = %model.name(), "the model is untrained (seeded random weights): embeddings are well-formed but not meaningful");
     }
     Ok(model)
-}
-
-/// The bundled fixtures, found from the source tree (the demo runs from a checkout).
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {

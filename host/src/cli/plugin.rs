@@ -82,7 +82,7 @@ fn plugin_check(config: &Config, path: &Path, bios: Vec<PathBuf>, repeat: usize)
         "  feature space: {} dimensions (matches the model's text tower); reads {:?}",
         info.feature_dim, info.reads
     );
-    let bios = if bios.is_empty() { super::audio_files(&super::fixtures_dir().join("bios"))? } else { bios };
+    let bios = if bios.is_empty() { super::audio_files(&debut::bundled::bios_dir())? } else { bios };
     let mut failures = 0;
     for bio in &bios {
         let release = read_release(bio, None)?;

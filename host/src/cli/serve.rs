@@ -35,7 +35,7 @@ pub(super) fn demo(config: &Config, args: DemoArgs) -> anyhow::Result<()> {
         Some(dir) => DemoSource::Fixtures(dir),
         None => DemoSource::Synth { dir: scratch.clone(), tracks: args.tracks, seed: args.seed },
     };
-    let corrupt = args.fixtures.unwrap_or_else(super::fixtures_dir).join("corrupt");
+    let corrupt = args.fixtures.map_or_else(debut::bundled::corrupt_dir, |f| f.join("corrupt"));
     let result = debut::service::demo::demo(&config.kafka_settings(), &config.pipeline_settings(), &source, &corrupt);
     std::fs::remove_dir_all(&scratch).ok();
     result
@@ -47,13 +47,16 @@ pub(super) fn run(config: &Config, config_path: Option<&Path>) -> anyhow::Result
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, stop.clone())?;
     }
+    // Health answers from the start: Kubernetes sees "loading the model" rather than nothing.
+    let health = Arc::new(debut::service::Health::default());
+    debut::service::serve_health(&config.kafka_settings(), &health)?;
     let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
+    health.model_loaded();
     if let Some(path) = config_path {
         let path = path.to_path_buf();
         pipeline.router.reload_on_change(&path.clone(), move || Ok(Config::load(Some(&path))?.plugins))?;
     }
-    let ready = Arc::new(AtomicBool::new(false));
-    debut::service::run(&config.kafka_settings(), pipeline, stop, ready)
+    debut::service::run(&config.kafka_settings(), pipeline, stop, health)
 }
 
 pub(super) fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {

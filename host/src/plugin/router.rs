@@ -32,9 +32,10 @@ pub struct PluginsConfig {
     pub labels: BTreeMap<String, RouteConfig>,
 }
 
-/// The bundled plugins, built from `plugin/` (see `plugin/build.sh`).
+/// The bundled plugins, built from `plugin/` (see `plugin/build.sh`) and carried in the
+/// binary (`crate::bundled`).
 pub fn bundled_plugin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/dist").join(format!("{name}.wasm"))
+    crate::bundled::plugin(name)
 }
 
 /// The plugin that served a call (into the output record).
@@ -99,10 +100,10 @@ impl PluginRouter {
 
     /// Loads every plugin of `config`, then swaps the table; on any error the old table stays.
     pub fn reload(&self, config: &PluginsConfig) -> Result<(), PluginError> {
-        let default_route = config
-            .default
-            .clone()
-            .unwrap_or_else(|| RouteConfig { path: bundled_plugin("bio-semantic"), sha256: None });
+        let default_route = config.default.clone().unwrap_or_else(|| RouteConfig {
+            path: bundled_plugin("bio-semantic"),
+            sha256: Some(crate::bundled::plugin_sha256("bio-semantic")),
+        });
         let default = Some(Arc::new(self.load(&default_route)?));
         let mut labels = BTreeMap::new();
         for (label, route) in &config.labels {

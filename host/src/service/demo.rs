@@ -206,10 +206,13 @@ pub fn demo(
     println!("published {} bios and {} track releases ({} of them corrupt)", bios.len(), tracks.len(), corrupt.len());
 
     let pipeline = crate::service::build_pipeline(&pipeline_settings)?;
-    let (stop, ready) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(crate::service::Health::default());
+    health.model_loaded();
+    crate::service::serve_health(&config, &health)?;
     let service = {
-        let (config, stop, ready) = (config.clone(), stop.clone(), ready.clone());
-        std::thread::spawn(move || crate::service::run(&config, pipeline, stop, ready))
+        let (config, stop) = (config.clone(), stop.clone());
+        std::thread::spawn(move || crate::service::run(&config, pipeline, stop, health))
     };
 
     let consumer: BaseConsumer = ClientConfig::new()

@@ -29,6 +29,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientContext, error::KafkaError, types::RDKafkaErrorCode};
 
 use super::KafkaSettings;
+use super::health::Health;
 use super::input::{InRecord, Position};
 use super::output::{Out, OutKind};
 use super::pipeline::{Analysed, Pipeline};
@@ -38,6 +39,7 @@ use super::tracker::OffsetTracker;
 /// and turns librdkafka's statistics into lag gauges.
 struct GroupContext {
     tracker: Arc<OffsetTracker>,
+    health: Arc<Health>,
     /// Under exactly-once, commits go through the batcher's transaction.
     txn: Option<Sender<TxnCommit>>,
 }
@@ -76,6 +78,7 @@ impl ConsumerContext for GroupContext {
                     tracing::warn!("commit before giving up partitions: {e}");
                 }
             }
+            self.health.revoke(&parts);
             tracing::info!(partitions = parts.len(), "partitions revoked");
         }
     }
@@ -84,6 +87,7 @@ impl ConsumerContext for GroupContext {
         if let Rebalance::Assign(tpl) = rebalance {
             let parts: Vec<String> =
                 tpl.elements().iter().map(|e| format!("{}[{}]", e.topic(), e.partition())).collect();
+            self.health.assign(tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())));
             tracing::info!(partitions = %parts.join(","), "partitions assigned");
         }
     }
@@ -171,6 +175,8 @@ struct AckContext {
     /// Records handed to librdkafka, and delivery reports handled.
     sent: AtomicU64,
     delivered: AtomicU64,
+    /// A TLS or authentication failure librdkafka reported: retrying cannot mend it.
+    refused: Mutex<Option<String>>,
 }
 
 struct Delivery {
@@ -178,7 +184,85 @@ struct Delivery {
     sent: Instant,
 }
 
-impl ClientContext for AckContext {}
+impl ClientContext for AckContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!("librdkafka: {error}: {reason}");
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::SSL | RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed)
+        ) {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{error}: {reason}"));
+        }
+    }
+}
+
+/// Whether a consumer error means a record (a batch) could not be read: corrupt, or
+/// compressed with a codec this build cannot decode. librdkafka skips such a batch, so the
+/// service stops rather than commit past it.
+fn undecodable(e: &KafkaError) -> Option<RDKafkaErrorCode> {
+    match e {
+        KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code)
+            if matches!(
+                code,
+                RDKafkaErrorCode::BadMessage
+                    | RDKafkaErrorCode::BadCompression
+                    | RDKafkaErrorCode::NotImplemented
+                    | RDKafkaErrorCode::InvalidRecord
+                    | RDKafkaErrorCode::UnsupportedCompressionType
+                    | RDKafkaErrorCode::InvalidMessage
+            ) =>
+        {
+            Some(*code)
+        }
+        _ => None,
+    }
+}
+
+fn undecodable_stop(topic: &str, code: RDKafkaErrorCode) -> String {
+    format!(
+        "a batch of records from {topic} could not be read ({code:?}: corrupt, or compressed with a codec this build lacks); \
+         stopping so that it is not skipped. Its offset stays uncommitted: a restart reads it again"
+    )
+}
+
+/// Waits until the brokers answer and every topic exists, saying why on `/readyz`. A TLS
+/// or authentication failure stops the service with librdkafka's reason.
+fn wait_for_topics(
+    producer: &ThreadedProducer<AckContext>,
+    topics: &[&str],
+    health: &Health,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut last_said = None::<(String, Instant)>;
+    while !stop.load(Ordering::Relaxed) {
+        let why = match producer.client().fetch_metadata(None, Duration::from_secs(5)) {
+            Ok(md) => {
+                let missing: Vec<&str> = topics
+                    .iter()
+                    .copied()
+                    .filter(|t| !md.topics().iter().any(|mt| mt.name() == *t && !mt.partitions().is_empty()))
+                    .collect();
+                if missing.is_empty() {
+                    return Ok(());
+                }
+                format!("waiting for topics to be created: {}", missing.join(", "))
+            }
+            Err(e) => {
+                if let Some(refused) = producer.context().refused.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    anyhow::bail!("the brokers refused the connection: {refused}");
+                }
+                format!("waiting for the brokers: {e}")
+            }
+        };
+        health.set_waiting(Some(&why));
+        if last_said.as_ref().is_none_or(|(w, t)| *w != why || t.elapsed() > Duration::from_secs(30)) {
+            tracing::warn!("{why}");
+            last_said = Some((why, Instant::now()));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
+}
 
 impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<Delivery>;
@@ -279,7 +363,8 @@ fn produce(producer: &ThreadedProducer<AckContext>, config: &KafkaSettings, out:
     if let OutKind::DeadLetter { stage, kind, error, original } = &out.kind {
         tracing::warn!(stage = stage.as_str(), kind = %kind, source = %format!("{}/{}/{}", original.topic, original.partition, original.offset), "dead letter: {error}");
     }
-    let super::output::WireRecord { key, value, headers } = out.wire(config.service.dlq_max_value_bytes);
+    let ce_source = format!("/debut/{}", config.group_id);
+    let super::output::WireRecord { key, value, headers } = out.wire(&ce_source, config.service.dlq_max_value_bytes);
     let mut owned = OwnedHeaders::new_with_capacity(headers.len());
     for (k, v) in &headers {
         owned = owned.insert(Header { key: k, value: Some(v.as_slice()) });
@@ -316,7 +401,8 @@ fn produce(producer: &ThreadedProducer<AckContext>, config: &KafkaSettings, out:
     }
 }
 
-/// Reads the whole bios topic into the pipeline's artist table, then follows it. Signals
+/// Reads the whole bios topic into the pipeline's artist table and the whole embeddings
+/// topic into its orphans (audio-only tracks a later bio fuses), then follows both. Signals
 /// `caught_up` once it has reached the end offsets seen at start.
 fn state_reader(
     config: Arc<KafkaSettings>,
@@ -334,40 +420,62 @@ fn state_reader(
     let consumer: BaseConsumer = client_config(&config, &defaults, &reserved)
         .set("auto.offset.reset", "earliest")
         .create()
-        .context("creating the bios state reader")?;
-    let topic = config.topics.bios.clone();
-    let metadata = consumer
-        .fetch_metadata(Some(&topic), Duration::from_secs(10))
-        .with_context(|| format!("fetching metadata of {topic}"))?;
-    let partitions: Vec<i32> = metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
-    anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions (does it exist?)");
+        .context("creating the state reader")?;
+    let (bios, embeddings) = (config.topics.bios.clone(), config.topics.embeddings.clone());
     let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for &p in &partitions {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning)?;
-        let (_, high) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10))?;
-        ends.push((p, high));
+    let mut remaining = Vec::new();
+    for topic in [&bios, &embeddings] {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .with_context(|| format!("fetching metadata of {topic}"))?;
+        let partitions: Vec<i32> =
+            metadata.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        anyhow::ensure!(!partitions.is_empty(), "topic {topic} has no partitions (does it exist?)");
+        for p in partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+            let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+            if high > 0 {
+                remaining.push((topic.clone(), p, high));
+            }
+        }
     }
     consumer.assign(&tpl)?;
-    let mut remaining: Vec<(i32, i64)> = ends.into_iter().filter(|(_, h)| *h > 0).collect();
-    let mut applied = 0usize;
+    let (mut applied, mut observed) = (0usize, 0usize);
     if remaining.is_empty() {
         caught_up.store(true, Ordering::Relaxed);
     }
     while !stop.load(Ordering::Relaxed) {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                let rec = in_record(&m);
-                for o in pipeline.apply_bio(&rec) {
-                    let _ = out.send(o);
+                if m.topic() == embeddings {
+                    let header = |name: &str| {
+                        m.headers()?.iter().find(|h| h.key == name).and_then(|h| h.value.map(<[u8]>::to_vec))
+                    };
+                    if let Some(e) = super::output::read_emitted(m.payload(), header) {
+                        pipeline.observe(&e);
+                    }
+                    observed += 1;
+                } else {
+                    for o in pipeline.apply_bio(&in_record(&m)) {
+                        let _ = out.send(o);
+                    }
+                    applied += 1;
                 }
-                applied += 1;
-                remaining.retain(|(p, h)| !(rec.partition == *p && rec.offset + 1 >= *h));
+                remaining.retain(|(t, p, h)| !(m.topic() == t && m.partition() == *p && m.offset() + 1 >= *h));
                 if remaining.is_empty() && !caught_up.swap(true, Ordering::Relaxed) {
-                    tracing::info!(bios = applied, "artist state caught up with {topic}");
+                    tracing::info!(
+                        bios = applied,
+                        embeddings = observed,
+                        "state caught up with {bios} and {embeddings}"
+                    );
                 }
             }
-            Some(Err(e)) => tracing::warn!("bios state reader: {e}"),
+            Some(Err(e)) => {
+                if let Some(code) = undecodable(&e) {
+                    anyhow::bail!(undecodable_stop(&format!("{bios} or {embeddings}"), code));
+                }
+                tracing::warn!("state reader: {e}");
+            }
             None => {}
         }
     }
@@ -385,6 +493,7 @@ fn batcher(
     mut txn: Option<Transactions>,
     started: Instant,
     done: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) {
     let requests = txn.as_ref().map_or_else(crossbeam_channel::never, |t| t.requests.clone());
     let now_ms = || started.elapsed().as_millis() as u64;
@@ -419,7 +528,8 @@ fn batcher(
                     && let Err(e) = commit_transaction(&producer, g, &r.revoke)
                 {
                     tracing::error!("exactly-once: {e:#}; stopping (a restart resumes from the last committed transaction)");
-                    *t.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                    *t.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(format!("exactly-once transaction failed: {e:#}"));
                     break;
                 }
                 if let Some(d) = r.done {
@@ -442,6 +552,9 @@ fn batcher(
                 produce(&producer, &config, o, &never_stop);
             }
             metrics::gauge!("debut_waiting_tracks").set(pipeline.waiting() as f64);
+            for o in pipeline.reemit(&|p| health.owns(&p.topic, p.partition)) {
+                produce(&producer, &config, o, &never_stop);
+            }
             last_expiry = Instant::now();
         }
         if closed && analysed.is_empty() && outs.is_empty() {
@@ -449,7 +562,8 @@ fn batcher(
                 && let Err(e) = commit_transaction(&producer, g, &BTreeSet::new())
             {
                 tracing::error!("exactly-once: the last transaction failed: {e:#}");
-                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:#}"));
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(format!("exactly-once transaction failed: {e:#}"));
             }
             break;
         }
@@ -458,13 +572,13 @@ fn batcher(
     done.store(true, Ordering::Relaxed);
 }
 
-/// Runs the service until `stop` is set (SIGTERM/SIGINT in `debut run`). `ready` is set once
-/// the artist state has caught up and the group consumer is subscribed.
+/// Runs the service until `stop` is set (SIGTERM/SIGINT in `debut run`), telling `health`
+/// where it is (the caller serves it on `/livez` and `/readyz`).
 pub fn run(
     config: &KafkaSettings,
     pipeline: Arc<Pipeline>,
     stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config.clone());
     let started = Instant::now();
@@ -484,8 +598,13 @@ pub fn run(
             tracker: tracker.clone(),
             sent: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            refused: Mutex::new(None),
         })
         .context("creating the producer")?;
+    // Topics are often made by a separate job: wait for them rather than run without state.
+    let topics = &config.topics;
+    wait_for_topics(&producer, &[&topics.releases, &topics.bios, &topics.embeddings, &topics.dlq], &health, &stop)?;
+    health.set_waiting(Some("reading the artist state"));
     let failed = Arc::new(Mutex::new(None::<String>));
     let (txn_tx, txn) = if config.service.exactly_once {
         producer.init_transactions(Duration::from_secs(30)).context(
@@ -505,45 +624,34 @@ pub fn run(
     {
         let (config, pipeline, tx, caught_up, stop) =
             (config.clone(), pipeline.clone(), tx_out.clone(), caught_up.clone(), stop.clone());
-        std::thread::Builder::new().name("debut-bios-state".into()).spawn(move || {
+        let failed = failed.clone();
+        std::thread::Builder::new().name("debut-state".into()).spawn(move || {
             if let Err(e) = state_reader(config, pipeline, tx, caught_up.clone(), stop) {
-                tracing::error!("bios state reader stopped: {e:#}");
-                caught_up.store(true, Ordering::Relaxed);
+                tracing::error!("state reader stopped: {e:#}");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("the state reader stopped: {e:#}"));
             }
         })?;
     }
     let batcher_done = Arc::new(AtomicBool::new(false));
     let batcher_handle = {
-        let (config, pipeline, producer, done) =
-            (config.clone(), pipeline.clone(), producer.clone(), batcher_done.clone());
+        let (config, pipeline, producer, done, health) =
+            (config.clone(), pipeline.clone(), producer.clone(), batcher_done.clone(), health.clone());
         std::thread::Builder::new()
             .name("debut-batcher".into())
-            .spawn(move || batcher(config, pipeline, producer, rx_analysed, rx_out, txn, started, done))?
+            .spawn(move || batcher(config, pipeline, producer, rx_analysed, rx_out, txn, started, done, health))?
     };
-
-    let last_poll = Arc::new(AtomicU64::new(0));
-    if !config.service.metrics_addr.is_empty() {
-        let (last_poll, caught_up) = (last_poll.clone(), caught_up.clone());
-        let health = Arc::new(move || {
-            let since = started.elapsed().as_millis() as u64 - last_poll.load(Ordering::Relaxed);
-            if !caught_up.load(Ordering::Relaxed) {
-                Err("still reading the artist state".to_string())
-            } else if since > 10_000 {
-                Err(format!("the consumer has not polled for {since} ms"))
-            } else {
-                Ok(())
-            }
-        });
-        super::metrics::serve(&config.service.metrics_addr, health)?;
-    }
 
     let deadline = Instant::now() + Duration::from_secs(config.service.state_catch_up_s);
     while !caught_up.load(Ordering::Relaxed) && Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            anyhow::bail!(e);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     if !caught_up.load(Ordering::Relaxed) {
-        tracing::warn!("artist state not caught up after {} s; taking tracks anyway", config.service.state_catch_up_s);
+        tracing::warn!("state not caught up after {} s; taking tracks anyway", config.service.state_catch_up_s);
     }
+    health.set_waiting(None);
 
     // Static members keep their identity for a whole restart (KIP-345): a long session.
     let session_ms = if config.instance_id.is_some() { "60000" } else { "10000" };
@@ -562,12 +670,11 @@ pub fn run(
         reserved.push(("group.instance.id", id.as_str()));
     }
     let consumer: BaseConsumer<GroupContext> = client_config(&config, &defaults, &reserved)
-        .create_with_context(GroupContext { tracker: tracker.clone(), txn: txn_tx.clone() })
+        .create_with_context(GroupContext { tracker: tracker.clone(), health: health.clone(), txn: txn_tx.clone() })
         .context("creating the group consumer")?;
     consumer
         .subscribe(&[&config.topics.releases, &config.topics.bios])
         .context("subscribing to the releases and bios topics")?;
-    ready.store(true, Ordering::Relaxed);
     tracing::info!(group = %config.group_id, releases = %config.topics.releases, bios = %config.topics.bios, "consuming");
 
     let decode_pool = rayon::ThreadPoolBuilder::new()
@@ -580,9 +687,9 @@ pub fn run(
     let max_bytes = config.service.max_inflight_bytes;
     while !stop.load(Ordering::Relaxed) {
         if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            anyhow::bail!("exactly-once transaction failed: {e}");
+            anyhow::bail!(e);
         }
-        last_poll.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        health.polled();
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 let rec = in_record(&m);
@@ -611,7 +718,13 @@ pub fn run(
                     tracker.complete(&pos);
                 }
             }
-            Some(Err(e)) => tracing::warn!("consumer: {e}"),
+            Some(Err(e)) => {
+                if let Some(code) = undecodable(&e) {
+                    let topics = format!("{} or {}", config.topics.releases, config.topics.bios);
+                    anyhow::bail!(undecodable_stop(&topics, code));
+                }
+                tracing::warn!("consumer: {e}");
+            }
             None => {}
         }
         let bytes = tracker.in_flight_bytes();
@@ -652,6 +765,7 @@ pub fn run(
     }
 
     // Graceful stop: no new records; finish what is in flight, commit, leave the group.
+    health.draining();
     tracing::info!(in_flight = tracker.in_flight(), "stopping: draining in-flight records");
     let grace = Instant::now() + Duration::from_secs(config.service.shutdown_grace_s);
     while tracker.in_flight() > 0 && Instant::now() < grace {
@@ -674,7 +788,7 @@ pub fn run(
     consumer.unsubscribe();
     tracing::info!(left_in_flight = tracker.in_flight(), "stopped");
     if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        anyhow::bail!("exactly-once transaction failed: {e}");
+        anyhow::bail!(e);
     }
     Ok(())
 }

@@ -1,6 +1,9 @@
-//! Prometheus metrics (`/metrics`) and a health check (`/healthz`) on a small HTTP listener.
+//! Prometheus metrics (`/metrics`) and health (`/livez`, `/readyz`; `/healthz` = `/readyz`) on a
+//! small HTTP listener.
 
 use std::sync::{Arc, OnceLock};
+
+use super::health::Health;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -33,21 +36,23 @@ pub fn recorder() -> &'static PrometheusHandle {
     })
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` from a background thread.
-pub fn serve(addr: &str, healthy: Arc<dyn Fn() -> Result<(), String> + Send + Sync>) -> anyhow::Result<()> {
+/// Serves `/metrics`, `/livez` and `/readyz` on `addr` from a background thread.
+pub fn serve(addr: &str, health: Arc<Health>) -> anyhow::Result<()> {
     let handle = recorder();
     let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
-    tracing::info!("metrics on http://{addr}/metrics, health on http://{addr}/healthz");
+    tracing::info!("metrics on http://{addr}/metrics, health on /livez and /readyz");
     std::thread::Builder::new().name("debut-http".into()).spawn(move || {
         for req in server.incoming_requests() {
+            let check = |r: Result<(), String>| match r {
+                Ok(()) => tiny_http::Response::from_string("ok\n"),
+                Err(why) => tiny_http::Response::from_string(format!("unavailable: {why}\n")).with_status_code(503),
+            };
             let resp = match req.url() {
                 "/metrics" => tiny_http::Response::from_string(handle.render()).with_header(
                     "Content-Type: text/plain; version=0.0.4".parse::<tiny_http::Header>().expect("static header"),
                 ),
-                "/healthz" => match healthy() {
-                    Ok(()) => tiny_http::Response::from_string("ok\n"),
-                    Err(why) => tiny_http::Response::from_string(format!("unhealthy: {why}\n")).with_status_code(503),
-                },
+                "/livez" => check(health.live()),
+                "/readyz" | "/healthz" => check(health.ready()),
                 _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
             };
             let _ = req.respond(resp);

@@ -4,6 +4,7 @@
 //! mock cluster).
 
 pub mod demo;
+pub mod health;
 pub mod input;
 mod kafka;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod properties;
 pub mod replay;
 pub mod tracker;
 
+pub use health::Health;
 pub use kafka::run;
 pub use pipeline::{Pipeline, PipelineConfig};
 
@@ -51,7 +53,7 @@ pub struct ServiceConfig {
     /// Longest a decoded track waits for others to fill a tower batch.
     pub max_batch_wait_ms: u64,
     pub commit_interval_ms: u64,
-    /// `/metrics` and `/healthz` listen here (empty: off).
+    /// `/metrics`, `/livez` and `/readyz` listen here (empty: off).
     pub metrics_addr: String,
     /// Dead letters copy the original value up to this size (larger ones are dropped, flagged
     /// by a `debut-value-dropped` header).
@@ -117,6 +119,14 @@ pub struct PipelineSettings {
     pub audio: crate::audio::AudioConfig,
     pub plugins: crate::plugin::PluginsConfig,
     pub pipeline: PipelineConfig,
+}
+
+/// Serves `/metrics`, `/livez` and `/readyz` for `health` when `metrics_addr` is set.
+pub fn serve_health(config: &KafkaSettings, health: &Arc<Health>) -> anyhow::Result<()> {
+    if !config.service.metrics_addr.is_empty() {
+        metrics::serve(&config.service.metrics_addr, health.clone())?;
+    }
+    Ok(())
 }
 
 /// Everything the pipeline needs, loaded from the settings: model, backend, plugins.

@@ -4,11 +4,13 @@
 //! fuse, and say which input positions each output completes.
 //!
 //! The join: artists live in a bounded LRU. A track whose artist has no embedding yet waits
-//! up to `bio_wait` in a bounded queue, then goes out audio-only and is remembered (bounded)
-//! as an orphan; when the bio arrives, waiting tracks go out fused and orphans are emitted
-//! again, fused, under the same key (consumers upsert).
+//! up to `bio_wait` in a bounded queue, then goes out audio-only, its audio embedding in a
+//! header. Orphans are learnt back from the output stream (`observe`: the embeddings topic,
+//! read from its start, so they survive restarts and rebalances); when their artist's bio
+//! arrives, `reemit` sends them again, fused, under the same key (consumers upsert), for the
+//! input partitions this instance owns.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -17,7 +19,7 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 use super::input::{BioEvent, InRecord, InputError, Position, TrackRelease, parse_bio, parse_track};
-use super::output::{Out, OutKind, Stage};
+use super::output::{Emitted, Out, OutKind, Stage};
 use crate::audio::SourceHint;
 use crate::backend::Backend;
 use crate::embedding::{self, Modality, ModelRef, PluginRef, Source, TrackEmbedding};
@@ -77,7 +79,12 @@ pub struct TrackInfo {
     pub label: Option<String>,
     pub ce_id: String,
     pub source: Position,
+    /// W3C trace context of the input (`traceparent`, `tracestate`), passed to the output.
+    pub trace: Vec<(String, Vec<u8>)>,
 }
+
+/// Trace headers passed from an input to its outputs.
+pub const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
 
 struct Artist {
     bio_hash: String,
@@ -100,7 +107,10 @@ struct Orphan {
 struct JoinState {
     artists: LruCache<String, Artist>,
     waiting: VecDeque<Waiting>,
+    /// Audio-only tracks by artist, as seen on the output stream.
     orphans: LruCache<String, Vec<Orphan>>,
+    /// Artists with orphans whose embedding is here: `reemit` fuses them.
+    ready: BTreeSet<String>,
 }
 
 type ArtistResult = Result<(Vec<f32>, PluginRef), (Stage, String, String)>;
@@ -139,6 +149,7 @@ impl Pipeline {
             artists: LruCache::new(nz(config.artist_cache)),
             waiting: VecDeque::new(),
             orphans: LruCache::new(nz(config.max_orphan_artists)),
+            ready: BTreeSet::new(),
         };
         Self {
             model,
@@ -179,7 +190,11 @@ impl Pipeline {
         metrics::histogram!("debut_stage_seconds", "stage" => "decode_mel").record(t0.elapsed().as_secs_f64());
         match analysis {
             Ok(a) => {
-                let track = TrackInfo { track_id, artist_id, label, ce_id, source: record.position() };
+                let trace = TRACE_HEADERS
+                    .iter()
+                    .filter_map(|h| record.header(h).map(|v| (h.to_string(), v.to_vec())))
+                    .collect();
+                let track = TrackInfo { track_id, artist_id, label, ce_id, source: record.position(), trace };
                 Ok(Analysed { track, mel: a.mel, record: InRecord { value: None, ..record } })
             }
             Err(e) => {
@@ -230,16 +245,10 @@ impl Pipeline {
             Some((Some((artist, plugin)), label)) => {
                 vec![self.fused(&track, &audio, Some((&artist, &plugin)), label, true)]
             }
-            Some((None, label)) => {
-                // The bio is here but gave no embedding: no point waiting.
-                let out = self.fused(&track, &audio, None, label, true);
-                remember_orphan(&mut st, track, audio);
-                vec![out]
-            }
+            // The bio is here but gave no embedding: no point waiting.
+            Some((None, label)) => vec![self.fused(&track, &audio, None, label, true)],
             None if st.waiting.len() >= self.config.max_waiting_tracks => {
-                let out = self.fused(&track, &audio, None, None, true);
-                remember_orphan(&mut st, track, audio);
-                vec![out]
+                vec![self.fused(&track, &audio, None, None, true)]
             }
             None => {
                 st.waiting.push_back(Waiting { track, audio, deadline_ms: now_ms + self.config.bio_wait_ms });
@@ -248,14 +257,13 @@ impl Pipeline {
         }
     }
 
-    /// Tracks whose bio wait is over go out audio-only (and become orphans).
+    /// Tracks whose bio wait is over go out audio-only.
     pub fn expire(&self, now_ms: u64) -> Vec<Out> {
         let mut st = self.state();
         let mut outs = Vec::new();
         while st.waiting.front().is_some_and(|w| w.deadline_ms <= now_ms) {
             let w = st.waiting.pop_front().expect("checked");
             outs.push(self.fused(&w.track, &w.audio, None, None, true));
-            remember_orphan(&mut st, w.track, w.audio);
         }
         outs
     }
@@ -285,6 +293,7 @@ impl Pipeline {
         let modalities = if artist.is_some() { vec![Modality::Audio, Modality::Text] } else { vec![Modality::Audio] };
         metrics::counter!("debut_embeddings_out_total", "modalities" => if artist.is_some() { "audio+text" } else { "audio" }).increment(1);
         let record = TrackEmbedding {
+            point_id: embedding::point_id(&track.track_id),
             track_id: track.track_id.clone(),
             artist_id: Some(track.artist_id.clone()),
             label: track.label.clone().or(artist_label),
@@ -300,8 +309,10 @@ impl Pipeline {
             },
             produced_at: embedding::now_rfc3339(),
         };
+        let emitted =
+            Emitted { record, trace: track.trace.clone(), orphan_audio: artist.is_none().then(|| audio.to_vec()) };
         Out {
-            kind: OutKind::Embedding(Box::new(record)),
+            kind: OutKind::Embedding(Box::new(emitted)),
             completes: if completes { vec![track.source.clone()] } else { Vec::new() },
         }
     }
@@ -357,7 +368,7 @@ impl Pipeline {
             Ok(BioEvent::Remove(id)) => {
                 let mut st = self.state();
                 st.artists.pop(&id);
-                st.orphans.pop(&id);
+                st.ready.remove(&id);
                 return Vec::new();
             }
             Err(_) => return Vec::new(), // dead-lettered by check_bio
@@ -383,23 +394,87 @@ impl Pipeline {
             }
         }
         st.waiting = kept;
-        if let Some(orphans) = st.orphans.pop(&bio.artist_id) {
-            for o in orphans {
-                outs.push(self.fused(&o.track, &o.audio, Some((&artist, &plugin)), bio.label.clone(), false));
-            }
+        if st.orphans.contains(&bio.artist_id) {
+            st.ready.insert(bio.artist_id.clone());
         }
         outs
     }
-}
 
-fn remember_orphan(st: &mut JoinState, track: TrackInfo, audio: Vec<f32>) {
-    let id = track.artist_id.clone();
-    if let Some(list) = st.orphans.get_mut(&id) {
-        if list.len() >= ORPHANS_PER_ARTIST {
-            list.remove(0);
+    // ---- orphans ----
+
+    /// Learns from an output record: an audio-only one is an orphan (its audio embedding
+    /// rides along), a fused one settles its track.
+    pub fn observe(&self, emitted: &Emitted) {
+        let rec = &emitted.record;
+        let Some(artist_id) = rec.artist_id.clone() else { return };
+        let mut st = self.state();
+        let orphan_audio = emitted.orphan_audio.as_ref().filter(|a| a.len() == self.model.audio.spec.embedding_dim);
+        match (orphan_audio, &rec.source) {
+            (Some(audio), Source::Kafka { topic, partition, offset, ce_id }) => {
+                let track = TrackInfo {
+                    track_id: rec.track_id.clone(),
+                    artist_id: artist_id.clone(),
+                    label: rec.label.clone(),
+                    ce_id: ce_id.clone().unwrap_or_default(),
+                    source: Position { topic: topic.clone(), partition: *partition, offset: *offset },
+                    trace: emitted.trace.clone(),
+                };
+                let orphan = Orphan { track, audio: audio.clone() };
+                match st.orphans.get_mut(&artist_id) {
+                    Some(list) => {
+                        list.retain(|o| o.track.track_id != rec.track_id);
+                        if list.len() >= ORPHANS_PER_ARTIST {
+                            list.remove(0);
+                        }
+                        list.push(orphan);
+                    }
+                    None => {
+                        st.orphans.put(artist_id.clone(), vec![orphan]);
+                    }
+                }
+                if st.artists.peek(&artist_id).is_some_and(|a| a.embedding.is_some()) {
+                    st.ready.insert(artist_id);
+                }
+            }
+            (Some(_), Source::File { .. }) => {}
+            (None, _) => {
+                if let Some(list) = st.orphans.peek_mut(&artist_id) {
+                    list.retain(|o| o.track.track_id != rec.track_id);
+                    if list.is_empty() {
+                        st.orphans.pop(&artist_id);
+                        st.ready.remove(&artist_id);
+                    }
+                }
+            }
         }
-        list.push(Orphan { track, audio });
-    } else {
-        st.orphans.put(id, vec![Orphan { track, audio }]);
+    }
+
+    /// Orphans whose artist's embedding is here go out again, fused, where `owns` says this
+    /// instance owns the track's input partition (the others are their owners' to send).
+    pub fn reemit(&self, owns: &dyn Fn(&Position) -> bool) -> Vec<Out> {
+        let mut st = self.state();
+        let mut outs = Vec::new();
+        for artist_id in st.ready.clone() {
+            let artist = st.artists.peek(&artist_id).and_then(|a| a.embedding.clone().map(|e| (e, a.label.clone())));
+            let Some(((embedding, plugin), label)) = artist else {
+                st.ready.remove(&artist_id);
+                continue;
+            };
+            let Some(list) = st.orphans.peek_mut(&artist_id) else {
+                st.ready.remove(&artist_id);
+                continue;
+            };
+            let (mine, others): (Vec<Orphan>, Vec<Orphan>) =
+                std::mem::take(list).into_iter().partition(|o| owns(&o.track.source));
+            *list = others;
+            for o in mine {
+                outs.push(self.fused(&o.track, &o.audio, Some((&embedding, &plugin)), label.clone(), false));
+            }
+            if list.is_empty() {
+                st.orphans.pop(&artist_id);
+                st.ready.remove(&artist_id);
+            }
+        }
+        outs
     }
 }

@@ -78,8 +78,11 @@ struct OutputLine {
     value_base64: Option<String>,
 }
 
+/// `ce_source` of a replay's output records.
+const REPLAY_SOURCE: &str = "/debut/replay";
+
 fn line(out: &Out, topics: &TopicsConfig) -> OutputLine {
-    let super::output::WireRecord { key, value, headers } = out.wire(usize::MAX);
+    let super::output::WireRecord { key, value, headers } = out.wire(REPLAY_SOURCE, usize::MAX);
     let headers = headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
     let key = key.map(|k| String::from_utf8_lossy(&k).into_owned());
     match &out.kind {
@@ -87,7 +90,7 @@ fn line(out: &Out, topics: &TopicsConfig) -> OutputLine {
             topic: topics.embeddings.clone(),
             key,
             headers,
-            value: Some(serde_json::to_value(e).expect("serialises")),
+            value: Some(serde_json::to_value(&e.record).expect("serialises")),
             value_base64: None,
         },
         OutKind::DeadLetter { .. } => OutputLine {
@@ -119,8 +122,13 @@ pub fn replay(
     let mut now: u64 = 0;
     let emit = |outs: Vec<Out>, summary: &mut ReplaySummary, output: &mut dyn Write| -> anyhow::Result<()> {
         for o in outs {
-            match o.kind {
-                OutKind::Embedding(_) => summary.embeddings += 1,
+            match &o.kind {
+                OutKind::Embedding(e) => {
+                    summary.embeddings += 1;
+                    // As the service reads its own output topic back: audio-only records
+                    // become orphans a later bio re-emits.
+                    pipeline.observe(e);
+                }
                 OutKind::DeadLetter { .. } => summary.dead_letters += 1,
             }
             serde_json::to_writer(&mut *output, &line(&o, topics))?;
@@ -145,6 +153,7 @@ pub fn replay(
                 emit(vec![*dead], &mut summary, &mut output)?;
             }
             emit(pipeline.apply_bio(&record), &mut summary, &mut output)?;
+            emit(pipeline.reemit(&|_| true), &mut summary, &mut output)?;
         } else if record.topic == topics.releases {
             let outs = match pipeline.analyse(record) {
                 Ok(a) => pipeline.embed(vec![a], now),
