@@ -20,8 +20,8 @@ pub enum ModelCommand {
         #[arg(long, default_value = "default")]
         name: String,
     },
-    /// Load a model, verify it, and describe it.
-    Check { dir: PathBuf },
+    /// Load a model, verify it, and describe it (default: the configured or bundled model).
+    Check { dir: Option<PathBuf> },
     /// Write the model's audio tower, text tower and fusion as ONNX files (audio_tower.onnx,
     /// text_tower.onnx, fusion.onnx; inputs and outputs in models/README.md).
     Export {
@@ -44,6 +44,7 @@ pub(super) fn run(config: &Config, what: ModelCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ModelCommand::Check { dir } => {
+            let dir = dir.unwrap_or_else(|| config.model_dir());
             let model = Model::load(&dir).with_context(|| format!("loading the model in {}", dir.display()))?;
             let m = &model.manifest;
             println!(

@@ -98,3 +98,31 @@ impl Health {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_follows_start_assignment_and_drain() {
+        let h = Health::default();
+        assert_eq!(h.ready(), Err("loading the model".into()));
+        assert!(h.live().is_ok(), "loading is alive");
+        h.model_loaded();
+        assert_eq!(h.ready(), Err("connecting to the brokers".into()));
+        h.set_waiting(Some("waiting for topics to be created: t"));
+        assert_eq!(h.ready(), Err("waiting for topics to be created: t".into()));
+        h.set_waiting(None);
+        assert!(h.ready().unwrap_err().starts_with("no partitions assigned"));
+        h.polled();
+        h.assign([("t".to_string(), 0), ("t".to_string(), 1)]);
+        assert_eq!(h.ready(), Ok(()));
+        assert!(h.owns("t", 1) && !h.owns("t", 2));
+        h.revoke(&[("t".to_string(), 0), ("t".to_string(), 1)].into());
+        assert!(h.ready().is_err() && !h.owns("t", 1));
+        h.assign([("t".to_string(), 0)]);
+        h.draining();
+        assert_eq!(h.ready(), Err("draining: stopping".into()));
+        assert!(h.live().is_ok(), "draining is alive");
+    }
+}
