@@ -99,8 +99,10 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
     let mut missing = release("missing-type", "ar-0001", "audio/flac", &good);
     missing["headers"].as_object_mut().unwrap().remove("ce_type");
     let huge: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut traced = release("corrupt-audio", "ar-0001", "audio/flac", &corrupt);
+    traced["headers"]["traceparent"] = json!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
     let releases = [
-        release("corrupt-audio", "ar-0001", "audio/flac", &corrupt),
+        traced,
         release("unknown-type", "ar-0001", "text/plain", &good),
         missing,
         release("huge-value", "ar-0001", "audio/wav", &huge),
@@ -131,8 +133,19 @@ fn bad_records_go_to_the_dead_letter_topic_and_the_stream_goes_on() {
         assert_eq!(d.header("debut-stage"), Some(stage), "{key}");
         assert_eq!(d.header("debut-error-kind"), Some(kind), "{key}: {:?}", d.header("debut-error"));
         assert!(!d.header("debut-error").unwrap_or("").is_empty());
-        assert!(d.header("debut-source").is_some());
+        // The origin, as one header and as three.
+        let (t, p, o) =
+            (d.header("debut-source-topic"), d.header("debut-source-partition"), d.header("debut-source-offset"));
+        assert_eq!(d.header("debut-source"), Some(format!("{}/{}/{}", t.unwrap(), p.unwrap(), o.unwrap()).as_str()));
+        let expected_topic = if key == "ar-bad" { &topics.bios } else { &topics.releases };
+        assert_eq!(t, Some(expected_topic.as_str()));
+        assert!(p.unwrap().parse::<i32>().is_ok() && o.unwrap().parse::<i64>().is_ok());
     }
+    assert_eq!(
+        by_key["corrupt-audio"].header("traceparent"),
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        "the trace context goes with the dead letter"
+    );
     // Original key, value and headers are kept.
     assert_eq!(by_key["corrupt-audio"].value.as_deref(), Some(corrupt.as_slice()));
     assert_eq!(by_key["corrupt-audio"].header("ce_id"), Some("ev-corrupt-audio"));
