@@ -128,3 +128,89 @@ fn payloads_over_the_byte_budget_are_refused_before_decoding() {
     let err = audio::load(bytes, &SourceHint::default(), &config).unwrap_err();
     assert_eq!(err.kind(), "too-large", "{err}");
 }
+
+/// The fixture MP3 re-tagged as many uploads are: an ID3v2.3 tag with `TLEN` (its length in
+/// milliseconds) and no Xing/Info frame, so the stream itself declares no length.
+fn mp3_with_tlen_and_no_info_frame() -> (Vec<u8>, u64) {
+    let src = std::fs::read(fixture("audio/music_44k_stereo.mp3")).unwrap();
+    assert_eq!(&src[..3], b"ID3");
+    let syncsafe = |b: &[u8]| b.iter().fold(0usize, |acc, &x| (acc << 7) | usize::from(x & 0x7f));
+    let first = 10 + syncsafe(&src[6..10]);
+    // The first frame is LAME's Info frame: MPEG-1 layer III, length from its header.
+    let h = &src[first..first + 4];
+    assert_eq!((h[0], h[1] & 0xfe), (0xff, 0xfa), "an MPEG-1 layer III frame");
+    assert!(src[first..first + 200].windows(4).any(|w| w == b"Info"), "the fixture starts with an Info frame");
+    let kbps = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320][usize::from(h[2] >> 4)];
+    let rate = [44_100, 48_000, 32_000][usize::from((h[2] >> 2) & 3)];
+    let frame_len = 144_000 * kbps / rate + usize::from((h[2] >> 1) & 1);
+    let frames = &src[first + frame_len..];
+    assert_eq!(frames[0], 0xff, "the next frame follows the Info frame");
+    // Its length: 1152 samples per frame, walking the frame headers.
+    let (mut at, mut count) = (0usize, 0u64);
+    while at + 4 <= frames.len() && frames[at] == 0xff {
+        let h = &frames[at..at + 4];
+        let kbps = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320][usize::from(h[2] >> 4)];
+        at += 144_000 * kbps / rate + usize::from((h[2] >> 1) & 1);
+        count += 1;
+    }
+    let ms = count * 1152 * 1000 / rate as u64;
+    let text = format!("\0{ms}");
+    let mut frame = b"TLEN".to_vec();
+    frame.extend((text.len() as u32).to_be_bytes());
+    frame.extend([0, 0]);
+    frame.extend(text.as_bytes());
+    let size = frame.len();
+    let mut out = b"ID3\x03\x00\x00".to_vec();
+    out.extend([(size >> 21) as u8 & 0x7f, (size >> 14) as u8 & 0x7f, (size >> 7) as u8 & 0x7f, size as u8 & 0x7f]);
+    out.extend(frame);
+    out.extend(frames);
+    (out, ms)
+}
+
+#[test]
+fn a_truncated_mp3_whose_only_length_is_its_tlen_tag_is_a_truncated_error() {
+    let (tagged, ms) = mp3_with_tlen_and_no_info_frame();
+    let hint = SourceHint::from_media_type("audio/mpeg");
+    // Whole, it decodes: the tag agrees with the stream.
+    audio::load(tagged.clone(), &hint, &AudioConfig::default()).unwrap();
+    assert!(ms > 1000, "{ms} ms");
+    // Cut to 30 % of its bytes (an upload that stopped), only TLEN tells.
+    let cut = tagged[..tagged.len() * 3 / 10].to_vec();
+    let err = match audio::load(cut, &hint, &AudioConfig::default()) {
+        Ok(clip) => panic!("a cut stream decoded to {} samples", clip.samples.len()),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), "truncated", "{err}");
+    assert!(err.to_string().contains(&format!("the tags declare {ms} ms")), "{err}");
+}
+
+#[test]
+fn a_long_tagged_mp3_cut_before_its_centre_is_a_truncated_error() {
+    // The fixture's frames repeated to about 2 min, tagged with that length, then cut at
+    // half: the stream's own estimate (from its bytes) says 1 min, whose centre 30 s decode
+    // fine; the tag places the span at 45-75 s, which runs into the cut.
+    let (tagged, ms) = mp3_with_tlen_and_no_info_frame();
+    let tag_len = 10 + tagged[6..10].iter().fold(0usize, |acc, &x| (acc << 7) | usize::from(x & 0x7f));
+    let frames = &tagged[tag_len..];
+    let copies = (120_000 / ms + 1) as usize;
+    let long_ms = ms * copies as u64;
+    let text = format!("\0{long_ms}");
+    let mut tag = b"TLEN".to_vec();
+    tag.extend((text.len() as u32).to_be_bytes());
+    tag.extend([0, 0]);
+    tag.extend(text.as_bytes());
+    let size = tag.len();
+    let mut long = b"ID3\x03\x00\x00".to_vec();
+    long.extend([(size >> 21) as u8 & 0x7f, (size >> 14) as u8 & 0x7f, (size >> 7) as u8 & 0x7f, size as u8 & 0x7f]);
+    long.extend(tag);
+    for _ in 0..copies {
+        long.extend(frames);
+    }
+    let hint = SourceHint::from_media_type("audio/mpeg");
+    audio::load(long.clone(), &hint, &AudioConfig::default()).expect("whole, it decodes");
+    let cut = long[..long.len() / 2].to_vec();
+    match audio::load(cut, &hint, &AudioConfig::default()) {
+        Ok(clip) => panic!("a cut stream decoded to {} samples", clip.samples.len()),
+        Err(e) => assert_eq!(e.kind(), "truncated", "{e}"),
+    }
+}

@@ -10,9 +10,9 @@ use std::time::Instant;
 use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions, well_known as codec_ids};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, SeekMode, SeekTo, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
 use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
+use symphonia::core::meta::{MetadataOptions, RawValue};
 use symphonia::core::units::Time;
 
 use super::{DecodeBudget, DecodeError};
@@ -114,6 +114,10 @@ pub fn decode_mono(
         return Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels });
     }
     let declared_frames = track.num_frames.filter(|&n| n > 0);
+    // A tagged length (ID3v2 TLEN): symphonia estimates a CBR MP3's length from its byte
+    // count, which a cut-off upload shrinks too, so the tag is the one length a truncation
+    // cannot change. It only checks for truncation, with a wider tolerance (taggers write it).
+    let tagged_frames = tagged_length(&mut *format, rate);
     if let Some(n) = declared_frames {
         let declared_s = n as f64 / f64::from(rate);
         if declared_s > budget.max_duration_s {
@@ -130,7 +134,13 @@ pub fn decode_mono(
 
     // Which source frames to keep: [keep_start, keep_end).
     let max_frames = (budget.max_duration_s * f64::from(rate)).ceil() as u64;
-    let (keep_start, keep_end) = match (span_seconds, declared_frames) {
+    // A tag declaring much more than the stream's own (estimated) length: the upload was
+    // cut, so the span is placed by the tag and decoding runs into the cut.
+    let span_length = match (declared_frames, tagged_frames) {
+        (Some(d), Some(t)) if t > d + (u64::from(rate) / 2).max(t / 20) => Some(t),
+        (d, _) => d,
+    };
+    let (keep_start, keep_end) = match (span_seconds, span_length) {
         (Some(span), Some(n)) => {
             let span_frames = (span * f64::from(rate)).ceil() as u64;
             if n > span_frames {
@@ -166,6 +176,8 @@ pub fn decode_mono(
     // Payload bytes that decoded to audio: tells a short stream (truncated) from one whose
     // remainder is undecodable (corrupt).
     let mut packet_bytes = 0u64;
+    // Decoding stopped at the span's end, not the stream's: what follows is not checked.
+    let mut span_complete = false;
     loop {
         if started.elapsed().as_millis() as u64 > budget.max_decode_ms {
             return Err(DecodeError::Timeout { limit_ms: budget.max_decode_ms });
@@ -240,6 +252,7 @@ pub fn decode_mono(
         let to = (keep_end.min(end) - pos) as usize;
         downmix_into(&planes[..buf_channels], from, to, &mut mono);
         if end >= keep_end {
+            span_complete = true;
             break;
         }
     }
@@ -269,7 +282,18 @@ pub fn decode_mono(
                 DecodeError::Truncated { detail }
             });
         }
-    } else if truncated && bad_packets > 0 {
+    }
+    if let Some(n) = tagged_frames.filter(|_| !span_complete) {
+        let got = position.unwrap_or(0);
+        let slack = (u64::from(rate) / 2).max(n / 20);
+        if got + slack < n {
+            let ms = n * 1000 / u64::from(rate);
+            return Err(DecodeError::Truncated {
+                detail: format!("decoded {got} frames, the tags declare {ms} ms ({n} frames)"),
+            });
+        }
+    }
+    if declared_frames.is_none() && truncated && bad_packets > 0 {
         return Err(DecodeError::Truncated { detail: "the stream ends mid-packet".into() });
     }
     // A float stream can carry NaN or infinity, which would poison every later stage.
@@ -281,6 +305,21 @@ pub fn decode_mono(
     }
 
     Ok(DecodedAudio { samples: mono, sample_rate: rate, channels: channels.max(1), declared_frames, codec })
+}
+
+/// The length the stream's tags declare (ID3v2 `TLEN`, milliseconds), in frames at `rate`.
+fn tagged_length(format: &mut dyn FormatReader, rate: u32) -> Option<u64> {
+    let metadata = format.metadata();
+    let revision = metadata.current();
+    let revision = revision?;
+    let tag = revision.media.tags.iter().find(|t| t.raw.key.eq_ignore_ascii_case("TLEN"))?;
+    let ms: u64 = match &tag.raw.value {
+        RawValue::String(s) => s.trim().trim_end_matches('\0').parse().ok()?,
+        RawValue::UnsignedInt(v) => *v,
+        RawValue::SignedInt(v) => u64::try_from(*v).ok()?,
+        _ => return None,
+    };
+    (ms > 0).then(|| ms * u64::from(rate) / 1000)
 }
 
 /// Keeps the centre `span` seconds of `mono` (streams that declared no length).
