@@ -80,6 +80,21 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Files to track embeddings end to end (read, decode, resample, log-mel, audio tower),
+    /// against the Python peer (librosa + onnxruntime on the same weights, installed in a
+    /// venv on first use): tracks/s per format and thread count, interleaved rounds.
+    Pipeline {
+        files: Vec<PathBuf>,
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
+        threads: Vec<usize>,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Skip the Python peer.
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
     Dft {
         #[arg(long, default_value_t = 30.0)]
@@ -98,6 +113,17 @@ pub(super) fn run(config: &Config, what: BenchCommand) -> anyhow::Result<()> {
             bench_tower(config, &batches, &threads, repeat, gpu, !no_onnx, json)
         }
         BenchCommand::Dft { seconds, repeat } => bench_dft(seconds, repeat),
+        BenchCommand::Pipeline { files, threads, rounds, no_peer, json } => {
+            anyhow::ensure!(!files.is_empty(), "give the audio files to embed (e.g. 30 s tracks in several codecs)");
+            let model = super::load_model(config)?;
+            let cpu = Backend::new(CpuBackend::new());
+            let rows = debut::bench::pipeline::pipeline(&files, &threads, rounds, &model, &cpu, !no_peer)?;
+            debut::bench::pipeline::print_pipeline(&rows);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+            }
+            Ok(())
+        }
         BenchCommand::Train { batches, threads, steps, gpu, no_jax, json } => {
             bench_train(&batches, &threads, steps, gpu, !no_jax, json)
         }

@@ -1,6 +1,8 @@
 //! `debut bench`: throughput of the pipeline's stages, side by side with the peer a user
 //! would otherwise pick, in one run. Benchmarks measure; tests never time anything.
 
+pub mod pipeline;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -11,8 +13,8 @@ use crate::audio::{self, AudioConfig, SourceHint};
 use crate::backend::Backend;
 use crate::spectral::MelPlan;
 
-const LIBROSA_SCRIPT: &str = include_str!("../benches/peers/librosa_frontend.py");
-const ONNX_SCRIPT: &str = include_str!("../benches/peers/onnx_tower.py");
+const LIBROSA_SCRIPT: &str = include_str!("../../benches/peers/librosa_frontend.py");
+const ONNX_SCRIPT: &str = include_str!("../../benches/peers/onnx_tower.py");
 
 /// Median wall time of `repeat` runs of `f`, in milliseconds.
 pub fn median_ms<T>(repeat: usize, mut f: impl FnMut() -> T) -> (f64, T) {
@@ -277,7 +279,7 @@ pub fn print_tower(rows: &[TowerRow], flops_per_window: u64) {
     );
 }
 
-const JAX_TRAIN_SCRIPT: &str = include_str!("../benches/peers/train_jax.py");
+const JAX_TRAIN_SCRIPT: &str = include_str!("../../benches/peers/train_jax.py");
 
 /// A training-step timing: forward, cosine-proximity loss, backward and an Adam update of the
 /// audio CNN on a batch of windows.

@@ -1,0 +1,85 @@
+"""Benchmark audio for `debut bench pipeline` from the free training music
+(`models/scripts/fetch_music.py`; Debian game music, Ogg Vorbis): 30 s clips (the centre of
+each track, 44.1 kHz stereo) in MP3 (LAME, 192 kbit/s), Ogg Vorbis, AAC-LC in MP4
+(192 kbit/s), FLAC and WAV, and full-length tracks (3-5 min) in MP3, Ogg Vorbis (the
+originals) and AAC. Encodes with PyAV (its bundled FFmpeg; a benchmark tool, not part of
+debut). Run with the bench venv's Python, which `debut bench pipeline` makes on first use:
+
+    ~/.cache/debut/bench-venv/bin/pip install av   # once
+    ~/.cache/debut/bench-venv/bin/python host/benches/make_bench_audio.py ~/.cache/debut/music /tmp/debut-bench 12
+"""
+import os
+import shutil
+import sys
+
+import av
+import numpy as np
+
+RATE = 44100
+CLIP_S = 30
+
+
+def decode(path):
+    """The whole file as float32 [2, n] at 44.1 kHz."""
+    with av.open(path) as f:
+        rs = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+        parts = []
+        for frame in f.decode(audio=0):
+            for out in rs.resample(frame):
+                parts.append(out.to_ndarray())
+        for out in rs.resample(None):
+            parts.append(out.to_ndarray())
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def encode(x, path, codec, bit_rate=None):
+    with av.open(path, "w") as out:
+        st = out.add_stream(codec, rate=RATE, layout="stereo")
+        if bit_rate:
+            st.bit_rate = bit_rate
+        if codec == "vorbis":
+            st.codec_context.options = {"strict": "experimental"}
+        fmt = st.codec_context.format.name
+        size = st.codec_context.frame_size or 1024
+        rs = av.AudioResampler(format=fmt, layout="stereo", rate=RATE, frame_size=size)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout="stereo")
+        frame.sample_rate = RATE
+        for f in rs.resample(frame) + rs.resample(None):
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+
+
+def main():
+    src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    clips, full = os.path.join(dst, "clips"), os.path.join(dst, "full")
+    os.makedirs(clips, exist_ok=True)
+    os.makedirs(full, exist_ok=True)
+    files = sorted(os.path.join(r, f) for r, _, fs in os.walk(src) for f in fs if f.endswith(".ogg"))
+    made = 0
+    for path in files:
+        with av.open(path) as f:
+            seconds = float(f.duration or 0) / av.time_base
+        if not 180 <= seconds <= 300:
+            continue
+        x = decode(path)
+        start = max(0, (x.shape[1] - CLIP_S * RATE) // 2)
+        clip = x[:, start:start + CLIP_S * RATE]
+        name = f"t{made:02d}"
+        encode(clip, f"{clips}/{name}.mp3", "libmp3lame", 192_000)
+        encode(clip, f"{clips}/{name}.ogg", "vorbis", 160_000)
+        encode(clip, f"{clips}/{name}.m4a", "aac", 192_000)
+        encode(clip, f"{clips}/{name}.flac", "flac")
+        encode(clip, f"{clips}/{name}.wav", "pcm_s16le")
+        encode(x, f"{full}/{name}.mp3", "libmp3lame", 192_000)
+        encode(x, f"{full}/{name}.m4a", "aac", 192_000)
+        shutil.copy(path, f"{full}/{name}.ogg")
+        print(f"{name}: {path} ({seconds:.0f} s)", flush=True)
+        made += 1
+        if made == n:
+            break
+
+
+if __name__ == "__main__":
+    main()
