@@ -59,6 +59,13 @@ pub(super) fn run(config: &Config, config_path: Option<&Path>) -> anyhow::Result
     debut::service::run(&config.kafka_settings(), pipeline, stop, health)
 }
 
+/// The process's peak resident memory (Linux: `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 pub(super) fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
     let ReplayArgs { input, out } = args;
     let pipeline = debut::service::build_pipeline(&config.pipeline_settings())?;
@@ -75,5 +82,12 @@ pub(super) fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<()> {
         s.skipped,
         out.display()
     );
+    let total: f64 = s.seconds.iter().map(|(_, v)| v).sum();
+    let stages: Vec<String> =
+        s.seconds.iter().map(|(name, v)| format!("{name} {v:.2} s ({:.1}%)", 100.0 * v / total.max(1e-9))).collect();
+    eprintln!("time by stage: {}", stages.join(", "));
+    if let Some(peak) = peak_rss_mib() {
+        eprintln!("peak memory (RSS): {peak:.0} MiB");
+    }
     Ok(())
 }

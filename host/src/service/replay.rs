@@ -103,13 +103,24 @@ fn line(out: &Out, topics: &TopicsConfig) -> OutputLine {
     }
 }
 
-/// Counts of what a replay wrote.
+/// Counts of what a replay wrote, and where its time went.
 #[derive(Debug, Default)]
 pub struct ReplaySummary {
     pub records: usize,
     pub embeddings: usize,
     pub dead_letters: usize,
     pub skipped: usize,
+    /// Seconds per stage: reading and parsing the input lines, decode to log-mel, the audio
+    /// tower with the join and fusion, bios (plugin and text tower), writing the output.
+    pub seconds: [(&'static str, f64); 5],
+}
+
+/// Times one stage of a replay into `summary.seconds[i]`.
+fn timed<T>(summary: &mut ReplaySummary, i: usize, f: impl FnOnce() -> T) -> T {
+    let t0 = std::time::Instant::now();
+    let out = f();
+    summary.seconds[i].1 += t0.elapsed().as_secs_f64();
+    out
 }
 
 pub fn replay(
@@ -118,7 +129,10 @@ pub fn replay(
     input: impl BufRead,
     mut output: impl Write,
 ) -> anyhow::Result<ReplaySummary> {
-    let mut summary = ReplaySummary::default();
+    let mut summary = ReplaySummary {
+        seconds: [("input", 0.0), ("decode+mel", 0.0), ("tower+fusion", 0.0), ("bios", 0.0), ("output", 0.0)],
+        ..Default::default()
+    };
     let mut now: u64 = 0;
     let emit = |outs: Vec<Out>, summary: &mut ReplaySummary, output: &mut dyn Write| -> anyhow::Result<()> {
         for o in outs {
@@ -131,32 +145,40 @@ pub fn replay(
                 }
                 OutKind::DeadLetter { .. } => summary.dead_letters += 1,
             }
+            let t0 = std::time::Instant::now();
             serde_json::to_writer(&mut *output, &line(&o, topics))?;
             writeln!(output)?;
+            summary.seconds[4].1 += t0.elapsed().as_secs_f64();
         }
         Ok(())
     };
-    for (n, text) in input.lines().enumerate() {
+    let mut lines = input.lines().enumerate();
+    loop {
+        let t0 = std::time::Instant::now();
+        let Some((n, text)) = lines.next() else { break };
         let text = text?;
         if text.trim().is_empty() {
             continue;
         }
         let recorded: RecordedRecord = serde_json::from_str(&text).with_context(|| format!("line {}", n + 1))?;
         let record = recorded.into_record(n as i64).with_context(|| format!("line {}", n + 1))?;
+        summary.seconds[0].1 += t0.elapsed().as_secs_f64();
         summary.records += 1;
         if let Some(ts) = record.timestamp_ms {
             now = now.max(ts.max(0) as u64);
         }
         emit(pipeline.expire(now), &mut summary, &mut output)?;
         if record.topic == topics.bios {
-            if let Err(dead) = pipeline.check_bio(&record) {
+            let (checked, applied) =
+                timed(&mut summary, 3, || (pipeline.check_bio(&record), pipeline.apply_bio(&record)));
+            if let Err(dead) = checked {
                 emit(vec![*dead], &mut summary, &mut output)?;
             }
-            emit(pipeline.apply_bio(&record), &mut summary, &mut output)?;
+            emit(applied, &mut summary, &mut output)?;
             emit(pipeline.reemit(&|_| true), &mut summary, &mut output)?;
         } else if record.topic == topics.releases {
-            let outs = match pipeline.analyse(record) {
-                Ok(a) => pipeline.embed(vec![a], now),
+            let outs = match timed(&mut summary, 1, || pipeline.analyse(record)) {
+                Ok(a) => timed(&mut summary, 2, || pipeline.embed(vec![a], now)),
                 Err(dead) => vec![*dead],
             };
             emit(outs, &mut summary, &mut output)?;
