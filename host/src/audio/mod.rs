@@ -1,10 +1,12 @@
 //! Audio front end: bytes of any supported codec -> mono clip at the analysis rate.
 //!
-//! `decode` talks to symphonia, `resample` to rubato; [`load`] chains them with the
-//! analysis-span rules (centre of the track, at most `max_seconds`, zero-padded to one window).
+//! `decode` talks to symphonia, `resample` to rubato (or, for exact 2:1, the halfband
+//! decimator in `halfband`); [`load`] chains them with the analysis-span rules (centre of the
+//! track, at most `max_seconds`, zero-padded to one window).
 
 mod decode;
 mod error;
+mod halfband;
 mod resample;
 
 pub use decode::{DecodedAudio, SourceHint, decode_mono};

@@ -1,7 +1,9 @@
-//! Sample-rate conversion to the analysis rate with rubato's synchronous FFT resampler.
+//! Sample-rate conversion to the analysis rate: exact 2:1 (44 100 -> 22 050 Hz, the common
+//! case) by the polyphase halfband FIR in `halfband.rs`, every other ratio by rubato's
+//! synchronous FFT resampler. Both give `ceil(len * to / from)` samples aligned with the input.
 //!
-//! Resamplers are costly to build (FFT plans, filters), so each thread keeps one per source
-//! rate and reuses it.
+//! rubato's resamplers are costly to build (FFT plans, filters), so each thread keeps one per
+//! rate pair and reuses it.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,6 +12,7 @@ use audioadapter_buffers::direct::SequentialSliceOfVecs;
 use rubato::{Fft, FixedSync, Resampler, WindowFunction};
 
 use super::DecodeError;
+use super::halfband;
 
 /// Target input frames per FFT block. Longer blocks sharpen the anti-aliasing filter (closer to
 /// soxr's "HQ" response that librosa uses) at the cost of latency, which offline analysis
@@ -43,7 +46,19 @@ thread_local! {
 
 /// Resamples mono `input` from `from` Hz to `to` Hz; the output has
 /// `ceil(len * to / from)` samples, aligned with the input (no filter delay), as librosa's.
+/// `from == 2 * to` takes the halfband decimator, any other ratio rubato.
 pub fn resample_mono(input: Vec<f32>, from: u32, to: u32) -> Result<Vec<f32>, DecodeError> {
+    if from == to || input.is_empty() {
+        return Ok(input);
+    }
+    if u64::from(from) == 2 * u64::from(to) {
+        return Ok(halfband::decimate_by_2(input));
+    }
+    resample_rubato(input, from, to)
+}
+
+/// rubato's path, for any ratio (`resample_mono` uses it for all but 2:1).
+pub(crate) fn resample_rubato(input: Vec<f32>, from: u32, to: u32) -> Result<Vec<f32>, DecodeError> {
     if from == to || input.is_empty() {
         return Ok(input);
     }
