@@ -32,9 +32,11 @@ COPY --from=build /usr/local/bin/debut /usr/local/bin/debut
 USER 10001
 # The bundle (model, plugins) is written to the data directory here, at build time, so the
 # container runs with a read-only root file system.
+# XDG_RUNTIME_DIR: Mesa's Vulkan WSI complains on stderr when it is unset.
 ENV DEBUT_DATA_DIR=/var/lib/debut \
     DEBUT_SERVICE__METRICS_ADDR=0.0.0.0:9898 \
-    DEBUT_BACKEND=auto
+    DEBUT_BACKEND=auto \
+    XDG_RUNTIME_DIR=/tmp
 RUN debut --version && debut model check
 EXPOSE 9898
 ENTRYPOINT ["debut"]

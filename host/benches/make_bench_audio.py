@@ -1,6 +1,7 @@
 """Benchmark audio for `debut bench pipeline` from the free training music
 (`models/scripts/fetch_music.py`; Debian game music, Ogg Vorbis): 30 s clips (the centre of
-each track, 44.1 kHz stereo) in MP3 (LAME, 192 kbit/s), Ogg Vorbis, AAC-LC in MP4
+each track, 44.1 kHz stereo) in MP3 (LAME, 192 kbit/s), Ogg Vorbis (the original packets,
+cut without re-encoding: FFmpeg's own Vorbis encoder writes broken streams), AAC-LC in MP4
 (192 kbit/s), FLAC and WAV, and full-length tracks (3-5 min) in MP3, Ogg Vorbis (the
 originals) and AAC. Encodes with PyAV (its bundled FFmpeg; a benchmark tool, not part of
 debut). Run with the bench venv's Python, which `debut bench pipeline` makes on first use:
@@ -32,13 +33,30 @@ def decode(path):
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def cut_ogg(src, dst, start_s, seconds):
+    """`seconds` of `src` from `start_s`, its Vorbis packets copied as they are."""
+    with av.open(src) as f, av.open(dst, "w", format="ogg") as out:
+        ins = f.streams.audio[0]
+        st = out.add_stream_from_template(ins)
+        f.seek(int(start_s / ins.time_base), stream=ins)
+        first = None
+        for p in f.demux(ins):
+            if p.pts is None:
+                continue
+            first = p.pts if first is None else first
+            if (p.pts - first) * ins.time_base > seconds:
+                break
+            p.pts -= first
+            p.dts = p.pts
+            p.stream = st
+            out.mux(p)
+
+
 def encode(x, path, codec, bit_rate=None):
     with av.open(path, "w") as out:
         st = out.add_stream(codec, rate=RATE, layout="stereo")
         if bit_rate:
             st.bit_rate = bit_rate
-        if codec == "vorbis":
-            st.codec_context.options = {"strict": "experimental"}
         fmt = st.codec_context.format.name
         size = st.codec_context.frame_size or 1024
         rs = av.AudioResampler(format=fmt, layout="stereo", rate=RATE, frame_size=size)
@@ -61,14 +79,16 @@ def main():
     for path in files:
         with av.open(path) as f:
             seconds = float(f.duration or 0) / av.time_base
-        if not 180 <= seconds <= 300:
+            a = f.streams.audio[0].codec_context
+            stereo_44k = a.sample_rate == RATE and a.channels == 2
+        if not (180 <= seconds <= 300 and stereo_44k):
             continue
         x = decode(path)
         start = max(0, (x.shape[1] - CLIP_S * RATE) // 2)
         clip = x[:, start:start + CLIP_S * RATE]
         name = f"t{made:02d}"
         encode(clip, f"{clips}/{name}.mp3", "libmp3lame", 192_000)
-        encode(clip, f"{clips}/{name}.ogg", "vorbis", 160_000)
+        cut_ogg(path, f"{clips}/{name}.ogg", start / RATE, CLIP_S)
         encode(clip, f"{clips}/{name}.m4a", "aac", 192_000)
         encode(clip, f"{clips}/{name}.flac", "flac")
         encode(clip, f"{clips}/{name}.wav", "pcm_s16le")

@@ -21,7 +21,9 @@ use crate::frontend::Frontend;
 use crate::model::Model;
 
 const PEER_SCRIPT: &str = include_str!("../../benches/peers/pipeline_peer.py");
-const PEER_PACKAGES: [&str; 4] = ["librosa==0.11.*", "onnxruntime", "soundfile", "numpy"];
+/// imageio-ffmpeg's static ffmpeg is audioread's backend: librosa reads AAC/MP4 through it
+/// (libsndfile cannot), as on a machine with ffmpeg installed.
+const PEER_PACKAGES: [&str; 5] = ["librosa==0.11.*", "onnxruntime", "soundfile", "numpy", "imageio-ffmpeg"];
 
 /// One format at one thread count: median seconds per round over the same files.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -96,12 +98,20 @@ pub fn peer_python() -> anyhow::Result<PathBuf> {
     let python = venv.join("bin/python");
     let ready = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import librosa, onnxruntime, soundfile"])
+            .args(["-c", "import librosa, onnxruntime, soundfile, imageio_ffmpeg"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };
+    let link_ffmpeg = |python: &Path| -> anyhow::Result<()> {
+        let link = "import imageio_ffmpeg, os, sys; d = os.path.dirname(sys.executable); \
+                    t = os.path.join(d, 'ffmpeg'); os.path.exists(t) or os.symlink(imageio_ffmpeg.get_ffmpeg_exe(), t)";
+        let status = Command::new(python).args(["-c", link]).status()?;
+        anyhow::ensure!(status.success(), "linking ffmpeg into {}", venv.display());
+        Ok(())
+    };
     if ready(&python) {
+        link_ffmpeg(&python)?;
         return Ok(python);
     }
     eprintln!("installing the Python peer ({}) into {}", PEER_PACKAGES.join(", "), venv.display());
@@ -115,6 +125,7 @@ pub fn peer_python() -> anyhow::Result<PathBuf> {
         .status()
         .context("running pip (python3-pip)")?;
     anyhow::ensure!(status.success() && ready(&python), "installing the Python peer failed");
+    link_ffmpeg(&python)?;
     Ok(python)
 }
 
@@ -142,8 +153,12 @@ impl Peer {
         crate::model::onnx::export(model, &dir.0)?;
         let script = dir.0.join("pipeline_peer.py");
         std::fs::write(&script, PEER_SCRIPT)?;
+        let bin = python.parent().map(Path::to_path_buf).unwrap_or_default();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))?;
         let mut child = Command::new(python)
             .arg(&script)
+            .env("PATH", path)
             .arg(dir.0.join("audio_tower.onnx"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
