@@ -154,17 +154,23 @@ fn mp3_with_tlen_and_no_info_frame() -> (Vec<u8>, u64) {
         count += 1;
     }
     let ms = count * 1152 * 1000 / rate as u64;
+    let mut out = id3v23_tlen(ms);
+    out.extend(frames);
+    (out, ms)
+}
+
+/// An ID3v2.3 tag holding one `TLEN` frame (`ms`, as text).
+fn id3v23_tlen(ms: u64) -> Vec<u8> {
     let text = format!("\0{ms}");
     let mut frame = b"TLEN".to_vec();
     frame.extend((text.len() as u32).to_be_bytes());
     frame.extend([0, 0]);
     frame.extend(text.as_bytes());
     let size = frame.len();
-    let mut out = b"ID3\x03\x00\x00".to_vec();
-    out.extend([(size >> 21) as u8 & 0x7f, (size >> 14) as u8 & 0x7f, (size >> 7) as u8 & 0x7f, size as u8 & 0x7f]);
-    out.extend(frame);
-    out.extend(frames);
-    (out, ms)
+    let mut tag = b"ID3\x03\x00\x00".to_vec();
+    tag.extend([(size >> 21) as u8 & 0x7f, (size >> 14) as u8 & 0x7f, (size >> 7) as u8 & 0x7f, size as u8 & 0x7f]);
+    tag.extend(frame);
+    tag
 }
 
 #[test]
@@ -193,16 +199,7 @@ fn a_long_tagged_mp3_cut_before_its_centre_is_a_truncated_error() {
     let tag_len = 10 + tagged[6..10].iter().fold(0usize, |acc, &x| (acc << 7) | usize::from(x & 0x7f));
     let frames = &tagged[tag_len..];
     let copies = (120_000 / ms + 1) as usize;
-    let long_ms = ms * copies as u64;
-    let text = format!("\0{long_ms}");
-    let mut tag = b"TLEN".to_vec();
-    tag.extend((text.len() as u32).to_be_bytes());
-    tag.extend([0, 0]);
-    tag.extend(text.as_bytes());
-    let size = tag.len();
-    let mut long = b"ID3\x03\x00\x00".to_vec();
-    long.extend([(size >> 21) as u8 & 0x7f, (size >> 14) as u8 & 0x7f, (size >> 7) as u8 & 0x7f, size as u8 & 0x7f]);
-    long.extend(tag);
+    let mut long = id3v23_tlen(ms * copies as u64);
     for _ in 0..copies {
         long.extend(frames);
     }
