@@ -65,7 +65,22 @@ pub fn decode_mono(
     if input_len > budget.max_input_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len() as u64, limit: budget.max_input_bytes });
     }
+    // MP3 streams the fast path can vouch for; it declines everything else to symphonia.
+    if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
+        return result;
+    }
+    decode_symphonia(bytes, hint, span_seconds, budget, started)
+}
 
+/// [`decode_mono`] by symphonia alone, after the byte checks.
+pub(super) fn decode_symphonia(
+    bytes: Vec<u8>,
+    hint: &SourceHint,
+    span_seconds: Option<f64>,
+    budget: &DecodeBudget,
+    started: Instant,
+) -> Result<DecodedAudio, DecodeError> {
+    let input_len = bytes.len() as u64;
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut sym_hint = Hint::new();
     if let Some(ext) = &hint.extension {
