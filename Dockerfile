@@ -5,9 +5,10 @@
 
 # ---- build ----
 FROM rust:1.95-slim-bookworm AS build
-# perl and make build the vendored OpenSSL librdkafka's TLS uses; zlib for its gzip codec.
+# perl, make and cmake build librdkafka with its vendored OpenSSL and libcurl (TLS, OIDC);
+# zlib for its gzip codec.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends perl make g++ pkg-config zlib1g-dev \
+ && apt-get install -y --no-install-recommends perl make cmake g++ pkg-config zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

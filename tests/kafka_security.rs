@@ -24,7 +24,7 @@ fn librdkafka_has_tls_sasl_and_every_codec_built_in() {
     let native = ClientConfig::new().create_native_config().unwrap();
     let features = native.get("builtin.features").unwrap();
     let have: Vec<&str> = features.split(',').collect();
-    for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "gzip", "snappy", "lz4", "zstd"] {
+    for f in ["ssl", "sasl_plain", "sasl_scram", "sasl_oauthbearer", "http", "oidc", "gzip", "snappy", "lz4", "zstd"] {
         assert!(have.contains(&f), "librdkafka lacks {f}: {features}");
     }
 }
@@ -45,6 +45,16 @@ fn clients_with_tls_sasl_and_compression_settings_are_created() {
             .create();
         assert!(p.is_ok(), "{mechanism}: {:?}", p.err());
     }
+    // OAUTHBEARER with OIDC: librdkafka fetches tokens from the identity provider itself.
+    let oidc: Result<BaseProducer, _> = base()
+        .set("security.protocol", "SASL_SSL")
+        .set("sasl.mechanisms", "OAUTHBEARER")
+        .set("sasl.oauthbearer.method", "oidc")
+        .set("sasl.oauthbearer.client.id", "debut")
+        .set("sasl.oauthbearer.client.secret", "secret")
+        .set("sasl.oauthbearer.token.endpoint.url", "https://idp.example/oauth2/token")
+        .create();
+    assert!(oidc.is_ok(), "oidc: {:?}", oidc.err());
     for codec in ["gzip", "snappy", "lz4", "zstd"] {
         let p: Result<BaseProducer, _> = base().set("compression.codec", codec).create();
         assert!(p.is_ok(), "{codec}: {:?}", p.err());

@@ -8,10 +8,11 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 # A software Vulkan device (lavapipe) so the WGSL kernels run without a GPU; Python for the
-# tests' independent Kafka client; perl and make to build OpenSSL for librdkafka's TLS;
-# openssl (the TLS test's CA) and stunnel4 (its TLS listener in front of the test broker).
+# tests' independent Kafka client; perl, make and cmake to build librdkafka with OpenSSL and
+# libcurl (TLS, OIDC); openssl (the TLS test's CA) and stunnel4 (its TLS listener in front of
+# the test broker).
 missing=()
-for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-pip perl make openssl stunnel4; do
+for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-pip perl make cmake openssl stunnel4; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
