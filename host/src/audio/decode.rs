@@ -65,7 +65,11 @@ pub fn decode_mono(
     if input_len > budget.max_input_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len() as u64, limit: budget.max_input_bytes });
     }
-    // MP3 streams the fast path can vouch for; it declines everything else to symphonia.
+    // WAV and MP3 streams the fast paths can vouch for; they decline everything else to
+    // symphonia.
+    if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
+        return result;
+    }
     if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
         return result;
     }

@@ -1,7 +1,7 @@
 //! Audio front end: bytes of any supported codec -> mono clip at the analysis rate.
 //!
-//! `decode` talks to symphonia (MP3 first goes to `mp3`, nanomp3, which declines any stream
-//! it cannot vouch for), `resample` to rubato (or, for exact 2:1, the halfband decimator in
+//! `decode` talks to symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`,
+//! nanomp3; each declines any stream it cannot vouch for), `resample` to rubato (or, for exact 2:1, the halfband decimator in
 //! `halfband`); [`load`] chains them with the analysis-span rules (centre of the
 //! track, at most `max_seconds`, zero-padded to one window).
 
@@ -10,6 +10,7 @@ mod error;
 mod halfband;
 mod mp3;
 mod resample;
+mod wav;
 
 pub use decode::{DecodedAudio, SourceHint, decode_mono};
 pub use error::DecodeError;
