@@ -140,7 +140,7 @@ pub(super) fn decode(
     let mut n = 0u32;
     while mono.len() < want {
         n += 1;
-        if n % 64 == 0 && over_time() {
+        if n.is_multiple_of(64) && over_time() {
             return Some(Err(timeout()));
         }
         let pcm = match reader.read_frame() {

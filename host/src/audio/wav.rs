@@ -26,14 +26,39 @@ impl Sample {
             Self::I32 | Self::F32 => 4,
         }
     }
+}
 
-    /// As symphonia converts it to f32.
-    fn read(self, b: &[u8]) -> f32 {
-        match self {
-            Self::I16 => f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0,
-            Self::I24 => (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0,
-            Self::I32 => (f64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])) / 2_147_483_648.0) as f32,
-            Self::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+// As symphonia converts each sample type to f32.
+fn i16_sample(b: [u8; 2]) -> f32 {
+    f32::from(i16::from_le_bytes(b)) / 32_768.0
+}
+
+fn i24_sample(b: [u8; 3]) -> f32 {
+    (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8) as f32 / 8_388_608.0
+}
+
+fn i32_sample(b: [u8; 4]) -> f32 {
+    (f64::from(i32::from_le_bytes(b)) / 2_147_483_648.0) as f32
+}
+
+fn f32_sample(b: [u8; 4]) -> f32 {
+    f32::from_le_bytes(b)
+}
+
+/// Interleaved frames of `channels` samples of `W` bytes to mono, as symphonia downmixes:
+/// one loop per sample type and layout, so the compiler sees fixed widths.
+fn downmix<const W: usize>(frames: &[u8], channels: usize, read: impl Fn([u8; W]) -> f32, out: &mut Vec<f32>) {
+    let sample = |c: &[u8]| read(c.try_into().expect("chunks of W bytes"));
+    match channels {
+        1 => out.extend(frames.chunks_exact(W).map(sample)),
+        2 => out.extend(frames.chunks_exact(2 * W).map(|f| 0.5 * (sample(&f[..W]) + sample(&f[W..])))),
+        _ => {
+            let scale = 1.0 / channels as f32;
+            out.extend(frames.chunks_exact(channels * W).map(|f| {
+                let mut it = f.chunks_exact(W).map(sample);
+                let first = it.next().unwrap_or(0.0);
+                it.fold(first, |acc, v| acc + v) * scale
+            }));
         }
     }
 }
@@ -110,23 +135,12 @@ pub(super) fn decode(
         None => (0, n),
     };
     let frames = &data[start as usize * block_align..end as usize * block_align];
-    let width = sample.bytes();
     let mut mono = Vec::with_capacity((end - start) as usize);
-    match channels {
-        1 => mono.extend(frames.chunks_exact(width).map(|s| sample.read(s))),
-        2 => mono.extend(
-            frames.chunks_exact(block_align).map(|f| 0.5 * (sample.read(&f[..width]) + sample.read(&f[width..]))),
-        ),
-        _ => {
-            let scale = 1.0 / channels as f32;
-            mono.extend(frames.chunks_exact(block_align).map(|f| {
-                let sum = f
-                    .chunks_exact(width)
-                    .map(|s| sample.read(s))
-                    .fold(None, |acc: Option<f32>, v| Some(acc.map_or(v, |a| a + v)));
-                sum.unwrap_or(0.0) * scale
-            }));
-        }
+    match sample {
+        Sample::I16 => downmix(frames, channels, i16_sample, &mut mono),
+        Sample::I24 => downmix(frames, channels, i24_sample, &mut mono),
+        Sample::I32 => downmix(frames, channels, i32_sample, &mut mono),
+        Sample::F32 => downmix(frames, channels, f32_sample, &mut mono),
     }
     if mono.iter().any(|s| !s.is_finite()) {
         return None; // symphonia names it
