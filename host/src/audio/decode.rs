@@ -341,6 +341,23 @@ fn tagged_length(format: &mut dyn FormatReader, rate: u32) -> Option<u64> {
     (ms > 0).then(|| ms * u64::from(rate) / 1000)
 }
 
+/// The centre `span_seconds` of a stream of `n` frames at `rate`, as `[start, end)`: all of it
+/// when it is shorter or no span is asked for (the fast paths, which know `n` exactly).
+pub(super) fn centre_span(n: u64, span_seconds: Option<f64>, rate: u32) -> (u64, u64) {
+    match span_seconds {
+        Some(span) => {
+            let span_frames = (span * f64::from(rate)).ceil() as u64;
+            if n > span_frames {
+                let start = (n - span_frames) / 2;
+                (start, start + span_frames)
+            } else {
+                (0, n)
+            }
+        }
+        None => (0, n),
+    }
+}
+
 /// Keeps the centre `span` seconds of `mono` (streams that declared no length).
 fn centre_crop(mono: &mut Vec<f32>, span: f64, rate: u32) {
     let span_frames = (span * f64::from(rate)).ceil() as usize;

@@ -120,18 +120,7 @@ pub(super) fn decode(
         }
     }
 
-    let (keep_start, keep_end) = match span_seconds {
-        Some(span) => {
-            let span_frames = (span * f64::from(rate)).ceil() as u64;
-            if total > span_frames {
-                let start = (total - span_frames) / 2;
-                (start, start + span_frames)
-            } else {
-                (0, total)
-            }
-        }
-        None => (0, total),
-    };
+    let (keep_start, keep_end) = super::decode::centre_span(total, span_seconds, rate);
     if keep_start > 0 && reader.seek(keep_start).is_err() {
         return None;
     }

@@ -122,18 +122,7 @@ pub(super) fn decode(
     if n == 0 || data.len() % block_align != 0 || n as f64 / f64::from(rate) > budget.max_duration_s {
         return None;
     }
-    let (start, end) = match span_seconds {
-        Some(span) => {
-            let span_frames = (span * f64::from(rate)).ceil() as u64;
-            if n > span_frames {
-                let start = (n - span_frames) / 2;
-                (start, start + span_frames)
-            } else {
-                (0, n)
-            }
-        }
-        None => (0, n),
-    };
+    let (start, end) = super::decode::centre_span(n, span_seconds, rate);
     let frames = &data[start as usize * block_align..end as usize * block_align];
     let mut mono = Vec::with_capacity((end - start) as usize);
     match sample {
