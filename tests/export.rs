@@ -168,13 +168,14 @@ struct Prepared {
     cases: PathBuf,
 }
 
-/// The bundled model and a seeded random one (`debut model init`), with their cases.
-fn prepare(test: &str) -> Vec<Prepared> {
+/// The bundled model and a seeded random one (`debut model init`), with their cases, in the
+/// scratch directory returned beside them.
+fn prepare(test: &str) -> (Scratch, Vec<Prepared>) {
     let dir = scratch_dir(test);
     let random = dir.join("random-model");
     let (ok, _, err) = run_debut(&["model", "init", "--out", random.to_str().unwrap(), "--seed", "7"], &[]);
     assert!(ok, "model init failed: {err}");
-    [repo_root().join("models/default"), random]
+    let prepared = [repo_root().join("models/default"), random]
         .into_iter()
         .enumerate()
         .map(|(i, model)| {
@@ -183,7 +184,8 @@ fn prepare(test: &str) -> Vec<Prepared> {
             write_cases(&Model::load(&model).unwrap(), &cases);
             Prepared { model, cases }
         })
-        .collect()
+        .collect();
+    (dir, prepared)
 }
 
 /// Every graph within tolerance of debut's outputs, and those outputs not trivially small.
@@ -210,7 +212,7 @@ fn assert_all_differ(what: &str, ok: bool, lines: &[Value]) {
 
 #[test]
 fn onnx_graphs_compute_what_debut_computes() {
-    let prepared = prepare("onnx");
+    let (_dir, prepared) = prepare("onnx");
     let mut exported = Vec::new();
     for (i, p) in prepared.iter().enumerate() {
         let out = p.cases.parent().unwrap().join(format!("onnx{i}"));
@@ -239,7 +241,7 @@ fn tensors(dir: &Path) -> Vec<(String, Vec<usize>, Vec<u8>)> {
 
 #[test]
 fn torch_modules_compute_what_debut_computes_and_save_what_it_loads() {
-    let prepared = prepare("torch");
+    let (_dir, prepared) = prepare("torch");
     for (i, p) in prepared.iter().enumerate() {
         let out = p.cases.parent().unwrap().join(format!("torch{i}"));
         let (ok, lines) = check("torch_check.py", &[&p.model, &p.cases, &out]);

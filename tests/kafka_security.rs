@@ -5,7 +5,6 @@
 //! batches through unchanged), and a batch no codec can read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -68,7 +67,7 @@ fn clients_with_tls_sasl_and_compression_settings_are_created() {
 
 /// A CA and a certificate for `localhost` signed by it, made with the openssl CLI.
 struct Pki {
-    dir: PathBuf,
+    dir: debut_tests::Scratch,
 }
 
 impl Pki {

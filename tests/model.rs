@@ -13,12 +13,12 @@ fn bundled() -> std::path::PathBuf {
 
 /// A copy of a fresh model in a scratch dir, with `weights` replaced and the manifest's
 /// sha256 updated to match (so the checks after the checksum are reached).
-fn with_weights(name: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> std::path::PathBuf {
+fn with_weights(name: &str, tensors: Vec<(String, Vec<usize>, Vec<f32>)>) -> Scratch {
     let bytes = weights::write(&tensors, Default::default()).unwrap();
     with_weight_bytes(name, bytes)
 }
 
-fn with_weight_bytes(name: &str, bytes: Vec<u8>) -> std::path::PathBuf {
+fn with_weight_bytes(name: &str, bytes: Vec<u8>) -> Scratch {
     let dir = scratch_dir(name);
     let (mut manifest, _) = Model::init("t", 1, AudioTowerSpec::dcue(), MelParams::default(), "tests");
     manifest.weights.sha256 = sha256_hex(&bytes);

@@ -19,7 +19,7 @@ pub fn free_port() -> u16 {
 
 pub struct Broker {
     pub port: u16,
-    dir: PathBuf,
+    dir: crate::Scratch,
     storage: &'static str,
     /// What the broker tells clients to connect to (default: its own listener).
     advertised: Option<String>,
@@ -294,6 +294,7 @@ pub struct Debut {
     child: Option<Child>,
     pub metrics_port: u16,
     pub log: PathBuf,
+    _dir: crate::Scratch,
 }
 
 impl Debut {
@@ -324,7 +325,7 @@ impl Debut {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        Self { child: Some(cmd.spawn().unwrap()), metrics_port, log }
+        Self { child: Some(cmd.spawn().unwrap()), metrics_port, log, _dir: dir }
     }
 
     /// Waits until `/readyz` answers 200.

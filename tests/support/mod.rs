@@ -139,12 +139,67 @@ pub fn run_debut(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) 
     )
 }
 
-/// A fresh scratch directory under the target dir.
-pub fn scratch_dir(name: &str) -> PathBuf {
+/// A fresh scratch directory in the temp directory, removed when dropped unless its test is
+/// failing (then it stays, for a post-mortem). Directories left by test processes that are no
+/// longer alive (killed, or failed) are swept on the first call, so repeated runs cannot fill
+/// the disk.
+pub fn scratch_dir(name: &str) -> Scratch {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(sweep_dead_scratch);
     let dir = std::env::temp_dir().join(format!("debut-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+/// A scratch directory; see [`scratch_dir`].
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Removes `debut-test-<pid>-*` directories whose process is gone.
+fn sweep_dead_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("debut-test-")) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A directory of synthetic music, one subdirectory per planted genre (each track's dominant
