@@ -17,14 +17,18 @@ use symphonia::core::units::Time;
 
 use super::{DecodeBudget, DecodeError};
 
-/// Mono audio at the stream's own sample rate, as decoded.
+/// Mono audio as decoded: at the stream's own rate, or at a lower one where an analysis
+/// decoder synthesises straight to it (half of a 44.1 or 48 kHz stream's).
 #[derive(Debug, Clone)]
 pub struct DecodedAudio {
     pub samples: Vec<f32>,
+    /// The rate of `samples`.
     pub sample_rate: u32,
+    /// The stream's own rate.
+    pub source_rate: u32,
     /// Channel count of the source before the downmix.
     pub channels: usize,
-    /// Frames the container declared, when it declared any.
+    /// Frames the container declared (at `source_rate`), when it declared any.
     pub declared_frames: Option<u64>,
     /// Human-readable codec name (`"mp3"`, `"flac"`, ...).
     pub codec: String,
@@ -323,7 +327,7 @@ pub(super) fn decode_symphonia(
         centre_crop(&mut mono, span_seconds.unwrap_or_default(), rate);
     }
 
-    Ok(DecodedAudio { samples: mono, sample_rate: rate, channels: channels.max(1), declared_frames, codec })
+    Ok(DecodedAudio { samples: mono, sample_rate: rate, source_rate: rate, channels: channels.max(1), declared_frames, codec })
 }
 
 /// The length the stream's tags declare (ID3v2 `TLEN`, milliseconds), in frames at `rate`.

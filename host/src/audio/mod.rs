@@ -92,7 +92,7 @@ impl Clip {
 /// Decode, downmix, take the centre span, resample to [`ANALYSIS_RATE`], pad.
 pub fn load(bytes: Vec<u8>, hint: &SourceHint, config: &AudioConfig) -> Result<Clip, DecodeError> {
     let decoded = decode_mono(bytes, hint, Some(config.max_seconds), &config.budget)?;
-    let DecodedAudio { samples, sample_rate, channels, codec, .. } = decoded;
+    let DecodedAudio { samples, sample_rate, source_rate, channels, codec, .. } = decoded;
     let mut samples = resample_mono(samples, sample_rate, ANALYSIS_RATE)?;
     let span = (config.max_seconds * f64::from(ANALYSIS_RATE)).round() as usize;
     samples.truncate(span);
@@ -100,5 +100,5 @@ pub fn load(bytes: Vec<u8>, hint: &SourceHint, config: &AudioConfig) -> Result<C
     if samples.len() < config.min_samples {
         samples.resize(config.min_samples, 0.0);
     }
-    Ok(Clip { samples, source_samples, source_rate: sample_rate, source_channels: channels, codec })
+    Ok(Clip { samples, source_samples, source_rate, source_channels: channels, codec })
 }

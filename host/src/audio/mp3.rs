@@ -152,6 +152,7 @@ pub(super) fn decode(
     Some(Ok(DecodedAudio {
         samples: mono,
         sample_rate: rate,
+        source_rate: rate,
         channels,
         declared_frames: Some(total),
         codec: "mp3".into(),
