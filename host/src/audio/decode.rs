@@ -7,7 +7,7 @@
 use std::io::Cursor;
 use std::time::Instant;
 
-use symphonia::core::codecs::audio::{AudioCodecId, AudioDecoderOptions, well_known as codec_ids};
+use symphonia::core::codecs::audio::{AudioCodecId, well_known as codec_ids};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, SeekMode, SeekTo, TrackType};
@@ -15,6 +15,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::{MetadataOptions, RawValue};
 use symphonia::core::units::Time;
 
+use super::mono::PacketError;
 use super::{DecodeBudget, DecodeError};
 
 /// Mono audio as decoded: at the stream's own rate, or at a lower one where an analysis
@@ -148,12 +149,9 @@ pub(super) fn decode_symphonia(
         }
     }
     let codec = codec_name(params.codec);
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|e| match e {
-            SymError::Unsupported(_) => DecodeError::UnsupportedCodec { codec: codec.clone() },
-            other => classify(other, "opening the decoder"),
-        })?;
+    let mut decoder = super::mono::make(&params, budget, &codec)?;
+    let decimation = u64::from(decoder.decimation());
+    let out_rate = rate / decimation as u32;
 
     // Which source frames to keep: [keep_start, keep_end).
     let max_frames = (budget.max_duration_s * f64::from(rate)).ceil() as u64;
@@ -191,8 +189,9 @@ pub(super) fn decode_symphonia(
         }
     }
 
-    let mut mono: Vec<f32> = Vec::with_capacity((keep_end - keep_start).min(u64::from(rate) * 60) as usize);
-    let mut planes: Vec<Vec<f32>> = Vec::new();
+    let mut mono: Vec<f32> =
+        Vec::with_capacity(((keep_end - keep_start) / decimation).min(u64::from(out_rate) * 60) as usize);
+    let mut packet_samples: Vec<f32> = Vec::new();
     let mut bad_packets = 0u32;
     let mut truncated = false;
     let mut decoded_any = false;
@@ -233,33 +232,30 @@ pub(super) fn decode_symphonia(
             };
             position = Some(frame);
         }
-        let buf = match decoder.decode(&packet) {
-            Ok(buf) => buf,
-            Err(SymError::DecodeError(msg)) => {
+        match decoder.decode(&packet, &mut packet_samples) {
+            Ok(()) => {}
+            Err(PacketError::Symphonia(SymError::DecodeError(msg))) => {
                 bad_packets += 1;
                 if bad_packets > budget.max_bad_packets {
                     return Err(DecodeError::Corrupt { detail: format!("decoding: {msg}") });
                 }
                 continue;
             }
-            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(PacketError::Symphonia(SymError::IoError(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 truncated = true;
                 break;
             }
-            Err(other) => return Err(classify(other, "decoding")),
+            Err(PacketError::Symphonia(other)) => return Err(classify(other, "decoding")),
+            Err(PacketError::Fatal(e)) => return Err(e),
         };
         packet_bytes += packet.data.len() as u64;
-        let frames = buf.frames();
+        let frames = packet_samples.len() as u64 * decimation;
         if frames == 0 {
             continue;
         }
-        let buf_channels = buf.num_planes();
-        if buf_channels == 0 || buf_channels as u64 > u64::from(budget.max_channels) {
-            return Err(DecodeError::ChannelCount { channels: Some(buf_channels as u64), max: budget.max_channels });
-        }
         decoded_any = true;
         let pos = position.unwrap_or(0);
-        let end = pos + frames as u64;
+        let end = pos + frames;
         position = Some(end);
         if end <= keep_start {
             continue;
@@ -270,10 +266,9 @@ pub(super) fn decode_symphonia(
                 limit_s: budget.max_duration_s,
             });
         }
-        buf.copy_to_vecs_planar::<f32>(&mut planes);
-        let from = keep_start.saturating_sub(pos) as usize;
-        let to = (keep_end.min(end) - pos) as usize;
-        downmix_into(&planes[..buf_channels], from, to, &mut mono);
+        let from = (keep_start.saturating_sub(pos) / decimation) as usize;
+        let to = ((keep_end.min(end) - pos) / decimation) as usize;
+        mono.extend_from_slice(&packet_samples[from..to]);
         if end >= keep_end {
             span_complete = true;
             break;
@@ -324,10 +319,17 @@ pub(super) fn decode_symphonia(
         return Err(DecodeError::Corrupt { detail: "the stream contains NaN or infinite samples".into() });
     }
     if span_seconds.is_some() && declared_frames.is_none() {
-        centre_crop(&mut mono, span_seconds.unwrap_or_default(), rate);
+        centre_crop(&mut mono, span_seconds.unwrap_or_default(), out_rate);
     }
 
-    Ok(DecodedAudio { samples: mono, sample_rate: rate, source_rate: rate, channels: channels.max(1), declared_frames, codec })
+    Ok(DecodedAudio {
+        samples: mono,
+        sample_rate: out_rate,
+        source_rate: rate,
+        channels: channels.max(1),
+        declared_frames,
+        codec,
+    })
 }
 
 /// The length the stream's tags declare (ID3v2 `TLEN`, milliseconds), in frames at `rate`.
@@ -372,28 +374,7 @@ fn centre_crop(mono: &mut Vec<f32>, span: f64, rate: u32) {
     }
 }
 
-/// Appends the mean of `planes[..][from..to]` to `out` (librosa's `to_mono`).
-fn downmix_into(planes: &[Vec<f32>], from: usize, to: usize, out: &mut Vec<f32>) {
-    match planes {
-        [mono] => out.extend_from_slice(&mono[from..to]),
-        [l, r] => out.extend(l[from..to].iter().zip(&r[from..to]).map(|(a, b)| 0.5 * (a + b))),
-        _ => {
-            let scale = 1.0 / planes.len() as f32;
-            let base = out.len();
-            out.extend_from_slice(&planes[0][from..to]);
-            for plane in &planes[1..] {
-                for (o, s) in out[base..].iter_mut().zip(&plane[from..to]) {
-                    *o += s;
-                }
-            }
-            for o in &mut out[base..] {
-                *o *= scale;
-            }
-        }
-    }
-}
-
-fn classify(err: SymError, stage: &str) -> DecodeError {
+pub(super) fn classify(err: SymError, stage: &str) -> DecodeError {
     match err {
         SymError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             DecodeError::Truncated { detail: format!("unexpected end of stream while {stage}") }

@@ -8,6 +8,7 @@
 mod decode;
 mod error;
 mod halfband;
+mod mono;
 mod mp3;
 mod resample;
 mod wav;

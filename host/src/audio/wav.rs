@@ -134,7 +134,14 @@ pub(super) fn decode(
     if mono.iter().any(|s| !s.is_finite()) {
         return None; // symphonia names it
     }
-    Some(Ok(DecodedAudio { samples: mono, sample_rate: rate, source_rate: rate, channels, declared_frames: Some(n), codec: "pcm".into() }))
+    Some(Ok(DecodedAudio {
+        samples: mono,
+        sample_rate: rate,
+        source_rate: rate,
+        channels,
+        declared_frames: Some(n),
+        codec: "pcm".into(),
+    }))
 }
 
 #[cfg(test)]
