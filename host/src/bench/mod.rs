@@ -117,12 +117,12 @@ fn librosa_frontend(files: &[PathBuf], repeat: usize) -> anyhow::Result<Vec<(f64
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("librosa_frontend.py");
     std::fs::write(&script, LIBROSA_SCRIPT)?;
-    let out = Command::new("python3")
+    let out = Command::new(pipeline::peer_python()?)
         .arg(&script)
         .arg(repeat.to_string())
         .args(files)
         .output()
-        .context("running python3 (is librosa installed? pip install librosa==0.11.*)")?;
+        .context("running the peer's Python")?;
     let _ = std::fs::remove_dir_all(&dir);
     anyhow::ensure!(out.status.success(), "librosa script failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout)?
@@ -225,7 +225,7 @@ pub fn onnx_tower(
     crate::output::write_npy_nd(&input, &[windows.channels, windows.batch, windows.time], &windows.data)?;
     crate::output::write_npy_nd(&output, &[debut_out.rows, debut_out.cols], &debut_out.data)?;
     let join = |v: &[usize]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",");
-    let out = Command::new("python3")
+    let out = Command::new(pipeline::peer_python()?)
         .arg(&script)
         .arg(model_dir)
         .arg(&input)
@@ -234,7 +234,7 @@ pub fn onnx_tower(
         .arg(join(batches))
         .arg(join(threads))
         .output()
-        .context("running python3 (pip install onnx onnxruntime)")?;
+        .context("running the peer's Python")?;
     let _ = std::fs::remove_dir_all(&dir);
     anyhow::ensure!(out.status.success(), "onnx script failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut rows = Vec::new();

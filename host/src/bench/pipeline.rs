@@ -23,7 +23,7 @@ use crate::model::Model;
 const PEER_SCRIPT: &str = include_str!("../../benches/peers/pipeline_peer.py");
 /// imageio-ffmpeg's static ffmpeg is audioread's backend: librosa reads AAC/MP4 through it
 /// (libsndfile cannot), as on a machine with ffmpeg installed.
-const PEER_PACKAGES: [&str; 5] = ["librosa==0.11.*", "onnxruntime", "soundfile", "numpy", "imageio-ffmpeg"];
+const PEER_PACKAGES: [&str; 6] = ["librosa==0.11.*", "onnx", "onnxruntime", "soundfile", "numpy", "imageio-ffmpeg"];
 
 /// One format at one thread count: median seconds per round over the same files.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -98,7 +98,7 @@ pub fn peer_python() -> anyhow::Result<PathBuf> {
     let python = venv.join("bin/python");
     let ready = |p: &Path| {
         Command::new(p)
-            .args(["-c", "import librosa, onnxruntime, soundfile, imageio_ffmpeg"])
+            .args(["-c", "import librosa, onnx, onnxruntime, soundfile, imageio_ffmpeg"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
