@@ -11,6 +11,7 @@ mod halfband;
 mod mono;
 mod mp3;
 mod resample;
+mod vorbis;
 mod wav;
 
 pub use decode::{DecodedAudio, SourceHint, decode_mono};

@@ -47,6 +47,12 @@ pub(super) fn make(
     budget: &DecodeBudget,
     codec: &str,
 ) -> Result<Box<dyn MonoDecoder>, DecodeError> {
+    // Vorbis at 44.1/48 kHz: mono at half the rate, one inverse transform per packet.
+    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS
+        && let Some(decoder) = super::vorbis::make(params, budget)
+    {
+        return Ok(decoder);
+    }
     let decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(|e| match e {

@@ -436,16 +436,9 @@ mod tests {
 
         // If dimensions is 0, then the only acceptable value for entries is 0 because 0 ^ 0 = 1.
         if dimensions > 0 {
-            loop {
-                // Since entries is 24-bit, an overflow of u32 will by definition exceed the number
-                // of entries.
-                let Some(x_pow) = x.checked_pow(u32::from(dimensions)) else {
-                    break;
-                };
-
-                if x_pow > entries {
-                    break;
-                }
+            // Since entries is 24-bit, an overflow of u32 will by definition exceed the number
+            // of entries.
+            while x.checked_pow(u32::from(dimensions)).is_some_and(|p| p <= entries) {
                 x += 1;
             }
         }

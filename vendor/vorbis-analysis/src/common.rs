@@ -4,6 +4,8 @@
 // This Source Code Form is subject to the terms of the Mozilla Public
 // License, v. 2.0. If a copy of the MPL was not distributed with this
 // file, You can obtain one at https://mozilla.org/MPL/2.0/.
+//
+// Modified for debut (2026): a test assertion reworded for clippy. See README.md.
 
 /// As defined in section 9.2.1 of the Vorbis I specification.
 ///
@@ -122,9 +124,7 @@ mod tests {
 
         assert_eq!(bitset.count(), 0);
 
-        if let Some(_) = bitset.iter().next() {
-            panic!("Should be empty!");
-        }
+        assert!(bitset.iter().next().is_none(), "Should be empty!");
 
         bitset.set(1);
         bitset.set(2);

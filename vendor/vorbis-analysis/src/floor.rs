@@ -791,7 +791,7 @@ fn render_line(x0: u32, y0: i32, x1: u32, y1: i32, n: usize, v: &mut [f32]) {
         // j-th value at k = ceil(j * adx / ady). Fill run by run.
         let (ady, adx) = (ady as usize, adx as usize);
         let out = &mut v[x0 as usize..x_end];
-        let (whole, part) = if ady == 0 { (out.len(), 0) } else { (adx / ady, adx % ady) };
+        let (whole, part) = adx.checked_div(ady).map_or((out.len(), 0), |whole| (whole, adx % ady));
         let dir = if dy < 0 { -1 } else { 1 };
         // floor(j * adx / ady) and the remainder, for the current j.
         let (mut q, mut rem) = (0usize, 0usize);

@@ -176,13 +176,13 @@ impl Residue {
     }
 
     /// Deinterleave samples from the type 2 format buffer into channel buffers.
-    /// (The first `keep` lines of each channel only.)
+    /// (The first `keep` lines of each channel only: the rest are not needed.)
     fn deinterleave_2(&mut self, residue_channels: &BitSet256, channels: &mut [ChannelSpectrum], keep: usize) {
         let stride = residue_channels.count();
         if stride == 0 {
             return;
         }
-        let lines = (keep / stride).min(self.type2_buf.len() / stride);
+        let lines = keep.min(self.type2_buf.len() / stride);
         for (i, ch) in residue_channels.iter().enumerate() {
             let channel = &mut channels[ch];
 
