@@ -183,6 +183,18 @@ impl Residue {
             return;
         }
         let lines = keep.min(self.type2_buf.len() / stride);
+        if stride == 2 {
+            // The common case, stereo: both channels in one pass over the pairs.
+            let mut iter = residue_channels.iter();
+            let (Some(ch0), Some(ch1)) = (iter.next(), iter.next()) else { return };
+            let (low, high) = channels.split_at_mut(ch1);
+            let (a, b) = (&mut low[ch0].residue[..lines], &mut high[0].residue[..lines]);
+            for ((pair, a), b) in self.type2_buf[..2 * lines].chunks_exact(2).zip(a).zip(b) {
+                *a = pair[0];
+                *b = pair[1];
+            }
+            return;
+        }
         for (i, ch) in residue_channels.iter().enumerate() {
             let channel = &mut channels[ch];
 
