@@ -276,13 +276,13 @@ impl AnalysisDecoder {
                 (&mut b[0], &mut a[a_idx])
             };
 
+            // Branch-free (the signs are data, mispredicted as often as not; selects vectorise):
+            // the four cases of section 4.3.5 are `m - t` or `m + t` with `t = ±a`.
             for (m, a) in magnitude_ch.residue[..keep].iter_mut().zip(&mut angle_ch.residue[..keep]) {
-                let (new_m, new_a) = if *m > 0.0 {
-                    if *a > 0.0 { (*m, *m - *a) } else { (*m + *a, *m) }
-                } else {
-                    if *a > 0.0 { (*m, *m + *a) } else { (*m - *a, *m) }
-                };
-
+                let t = if *m > 0.0 { *a } else { -*a };
+                let angle_positive = *a > 0.0;
+                let (new_m, new_a) =
+                    (if angle_positive { *m } else { *m + t }, if angle_positive { *m - t } else { *m });
                 *m = new_m;
                 *a = new_a;
             }
