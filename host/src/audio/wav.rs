@@ -101,6 +101,11 @@ pub(super) fn decode(
     let rate = u32_at(fmt, 4)?;
     let block_align = usize::from(u16_at(fmt, 12)?);
     let bits = u16_at(fmt, 14)?;
+    // Too many channels for any format: refused here, as symphonia would, because its PCM
+    // reader multiplies the count by the sample width in 16 bits (overflow checks panic).
+    if channels as u64 > u64::from(budget.max_channels) {
+        return Some(Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels }));
+    }
     // WAVE_FORMAT_EXTENSIBLE: the real format is the sub-format GUID's first two bytes.
     let tag = if tag == 0xfffe { u16_at(fmt, 24)? } else { tag };
     let sample = match (tag, bits) {
