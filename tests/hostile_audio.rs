@@ -211,3 +211,28 @@ fn a_long_tagged_mp3_cut_before_its_centre_is_a_truncated_error() {
         Err(e) => assert_eq!(e.kind(), "truncated", "{e}"),
     }
 }
+
+/// Whether a cut upload shows is the container reader's matter, not the codec's: a cut Opus
+/// stream fails (or decodes) exactly as the same cut of another codec in the same container.
+/// Ogg declares no length without its last page, so a cut Ogg stream decodes as far as its
+/// pages go; an MP4 whose index follows the samples is unrecognised once cut.
+#[test]
+fn a_cut_opus_stream_fares_as_the_same_cut_of_another_codec_in_its_container() {
+    let outcome = |name: &str, fraction: f64| {
+        let bytes = std::fs::read(fixture(&format!("audio/{name}"))).unwrap();
+        let cut = bytes[..(bytes.len() as f64 * fraction) as usize].to_vec();
+        match audio::load(cut, &SourceHint::default(), &AudioConfig::default()) {
+            Ok(_) => "decoded".to_string(),
+            Err(e) => e.kind().to_string(),
+        }
+    };
+    for (opus, other) in
+        [("music_48k_stereo.opus", "music_44k_stereo.ogg"), ("music_48k_stereo_opus.mp4", "music_44k_stereo.m4a")]
+    {
+        for fraction in [0.2, 0.4, 0.6, 0.9] {
+            let (a, b) = (outcome(opus, fraction), outcome(other, fraction));
+            eprintln!("cut at {fraction}: {opus} {a}, {other} {b}");
+            assert_eq!(a, b, "{opus} and {other} cut at {fraction}");
+        }
+    }
+}

@@ -10,6 +10,7 @@ mod error;
 mod halfband;
 mod mono;
 mod mp3;
+mod opus;
 mod resample;
 mod vorbis;
 mod wav;

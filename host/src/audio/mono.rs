@@ -47,6 +47,10 @@ pub(super) fn make(
     budget: &DecodeBudget,
     codec: &str,
 ) -> Result<Box<dyn MonoDecoder>, DecodeError> {
+    // symphonia demuxes Opus but has no decoder for it.
+    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
+        return super::opus::make(params, budget);
+    }
     // Vorbis at 44.1/48 kHz: mono at half the rate, one inverse transform per packet.
     if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS
         && let Some(decoder) = super::vorbis::make(params, budget)

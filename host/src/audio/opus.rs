@@ -1,0 +1,281 @@
+//! Opus (RFC 6716) through libopus: symphonia demuxes Opus from Ogg, WebM/Matroska, MP4 and
+//! CAF but has no decoder for it. libopus 1.6 (BSD-3-Clause) comes built from source by
+//! `opusic-sys` and is called through the safe `opus` bindings.
+//!
+//! A 48 kHz stream (every Ogg and MP4 Opus stream; Opus's clock is always 48 kHz) is decoded
+//! straight to mono at 24 kHz, [`MonoDecoder::decimation`] 2: libopus folds a stereo stream's
+//! spectrum to mono before its inverse transform and drops the bands above 12 kHz, which the
+//! analysis (22 050 Hz) never sees. Multichannel streams (channel mapping family 1) go through
+//! the multistream decoder, then the mean of the channels.
+//!
+//! What the identification header (`OpusHead`, the codec parameters' extra data) says is
+//! honoured: the output gain, the mapping, and the pre-skip, the encoder's priming samples at
+//! the start of the stream, which are not audio. Containers trim the end with the last
+//! granule position (Ogg), which symphonia passes on as the last packet's `trim_end`.
+
+use opus::{Channels, Decoder, ErrorCode, MSDecoder};
+use symphonia::core::codecs::audio::AudioCodecParameters;
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::packet::Packet;
+
+use super::mono::{MonoDecoder, PacketError};
+use super::{DecodeBudget, DecodeError};
+
+/// Opus's own clock: pre-skip and packet durations count 48 kHz samples.
+const OPUS_RATE: u32 = 48_000;
+/// The longest packet Opus allows: 120 ms.
+const MAX_PACKET_48K: usize = 5_760;
+
+/// Picks the Opus decoder for a track, or refuses it with a typed error.
+pub(super) fn make(params: &AudioCodecParameters, budget: &DecodeBudget) -> Result<Box<dyn MonoDecoder>, DecodeError> {
+    let declared_channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+    let head = match params.extra_data.as_deref() {
+        Some(extra) => Head::parse(extra)?,
+        // No header (a bare Matroska track): one stream, no pre-skip, no gain.
+        None => Head::plain(declared_channels)?,
+    };
+    if u32::from(head.channels) > budget.max_channels {
+        return Err(DecodeError::ChannelCount { channels: Some(head.channels.into()), max: budget.max_channels });
+    }
+    let rate = params.sample_rate.unwrap_or(OPUS_RATE);
+    // The container's rate is what `decode_symphonia` counts frames in; libopus synthesises at
+    // any of Opus's rates, so the output must be that rate or exactly half of it.
+    let (out_rate, decimation) = match rate {
+        OPUS_RATE => (OPUS_RATE / 2, 2),
+        8_000 | 12_000 | 16_000 | 24_000 => (rate, 1),
+        other => {
+            return Err(DecodeError::Corrupt {
+                detail: format!("the container declares Opus at {other} Hz; Opus decodes at 8, 12, 16, 24 or 48 kHz"),
+            });
+        }
+    };
+    let inner = Inner::new(&head, out_rate)?;
+    let pre_skip = (usize::from(head.pre_skip) * out_rate as usize + OPUS_RATE as usize / 2) / OPUS_RATE as usize;
+    let max_out = MAX_PACKET_48K * out_rate as usize / OPUS_RATE as usize;
+    Ok(Box::new(OpusMono { inner, decimation, out_rate, pre_skip, to_skip: pre_skip, max_out, pcm: Vec::new() }))
+}
+
+/// The identification header (RFC 7845 section 5.1), as Ogg and Matroska carry it
+/// (little-endian, version 1), or as MP4's `dOps` box does (big-endian, version 0), which
+/// symphonia hands over behind an `OpusHead` magic.
+#[derive(Debug, Clone, PartialEq)]
+struct Head {
+    channels: u8,
+    /// Samples at 48 kHz to drop from the start of the decoded stream.
+    pre_skip: u16,
+    /// Q7.8 dB, applied by the decoder.
+    gain: i16,
+    family: u8,
+    streams: u8,
+    coupled: u8,
+    /// Output channel -> decoded channel (255: silent).
+    mapping: Vec<u8>,
+}
+
+impl Head {
+    fn parse(extra: &[u8]) -> Result<Self, DecodeError> {
+        let corrupt = |what: &str| DecodeError::Corrupt { detail: format!("Opus header: {what}") };
+        if extra.len() < 19 || &extra[..8] != b"OpusHead" {
+            return Err(corrupt("no OpusHead identification header"));
+        }
+        let version = extra[8];
+        // RFC 7845: an incompatible (major) version must not be decoded.
+        if version > 15 {
+            return Err(corrupt("unsupported version"));
+        }
+        let big_endian = version == 0;
+        let u16_at = |i: usize| {
+            let b = [extra[i], extra[i + 1]];
+            if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        };
+        let channels = extra[9];
+        let pre_skip = u16_at(10);
+        let gain = u16_at(16) as i16;
+        let family = extra[18];
+        if channels == 0 {
+            return Err(corrupt("zero channels"));
+        }
+        match family {
+            0 if channels <= 2 => Ok(Self {
+                channels,
+                pre_skip,
+                gain,
+                family,
+                streams: 1,
+                coupled: channels - 1,
+                mapping: (0..channels).collect(),
+            }),
+            0 => Err(corrupt("mapping family 0 with more than two channels")),
+            1 if channels > 8 => Err(corrupt("mapping family 1 with more than eight channels")),
+            1 => {
+                let table = extra.get(19..21 + usize::from(channels)).ok_or_else(|| corrupt("short mapping table"))?;
+                let (streams, coupled, mapping) = (table[0], table[1], table[2..].to_vec());
+                let decoded = u16::from(streams) + u16::from(coupled);
+                if streams == 0 || coupled > streams || decoded > 255 {
+                    return Err(corrupt("impossible stream counts"));
+                }
+                if mapping.iter().any(|&m| m != 255 && u16::from(m) >= decoded) {
+                    return Err(corrupt("mapping names a channel no stream has"));
+                }
+                Ok(Self { channels, pre_skip, gain, family, streams, coupled, mapping })
+            }
+            other => Err(DecodeError::UnsupportedCodec { codec: format!("opus (channel mapping family {other})") }),
+        }
+    }
+
+    /// The header a track without one implies: one stream of its declared channels.
+    fn plain(channels: usize) -> Result<Self, DecodeError> {
+        match u8::try_from(channels) {
+            Ok(n @ 1..=2) => Ok(Self {
+                channels: n,
+                pre_skip: 0,
+                gain: 0,
+                family: 0,
+                streams: 1,
+                coupled: n - 1,
+                mapping: (0..n).collect(),
+            }),
+            _ => Err(DecodeError::Corrupt {
+                detail: format!("Opus track of {channels} channels without an identification header"),
+            }),
+        }
+    }
+
+    /// One stream of its own channels, in order: the single-stream decoder covers it.
+    fn is_single_stream(&self) -> bool {
+        self.streams == 1 && usize::from(self.coupled) + 1 == usize::from(self.channels) && self.mapping_is_identity()
+    }
+
+    fn mapping_is_identity(&self) -> bool {
+        self.mapping.iter().enumerate().all(|(i, &m)| usize::from(m) == i)
+    }
+}
+
+/// libopus's decoder for the stream's layout.
+enum Inner {
+    /// One stream decoded straight to mono.
+    Mono(Decoder),
+    /// Several streams: every output channel, then their mean.
+    Multi { decoder: MSDecoder, channels: usize, interleaved: Vec<f32> },
+}
+
+impl Inner {
+    fn new(head: &Head, out_rate: u32) -> Result<Self, DecodeError> {
+        let refused = |e: opus::Error| DecodeError::Corrupt { detail: format!("Opus decoder refused the header: {e}") };
+        if head.is_single_stream() {
+            let mut decoder = Decoder::new(out_rate, Channels::Mono).map_err(refused)?;
+            // libopus ignores the encoder's phase inversion (intensity stereo) when it decodes
+            // to mono, so that mono listeners hear those bands; the analysis reproduces
+            // librosa, which averages the decoded left and right, where they cancel.
+            decoder.set_phase_inversion_disabled(false).map_err(refused)?;
+            decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
+            Ok(Self::Mono(decoder))
+        } else {
+            let mut decoder = MSDecoder::new(out_rate, head.streams, head.coupled, &head.mapping).map_err(refused)?;
+            decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
+            Ok(Self::Multi { decoder, channels: usize::from(head.channels), interleaved: Vec::new() })
+        }
+    }
+
+    /// Decodes one packet to mono in `pcm` (at least `max_out` long); returns its length.
+    fn decode(&mut self, data: &[u8], pcm: &mut [f32], max_out: usize) -> Result<usize, opus::Error> {
+        match self {
+            Self::Mono(decoder) => decoder.decode_float(data, &mut pcm[..max_out], false),
+            Self::Multi { decoder, channels, interleaved } => {
+                interleaved.resize(max_out * *channels, 0.0);
+                let n = decoder.decode_float(data, interleaved, false)?;
+                let scale = 1.0 / *channels as f32;
+                for (o, frame) in pcm.iter_mut().zip(interleaved.chunks_exact(*channels)).take(n) {
+                    *o = frame.iter().sum::<f32>() * scale;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        // Resetting cannot fail on a decoder that was created; a failure would only leave
+        // the previous state to decay over the first packets, which the seek margin drops.
+        let _ = match self {
+            Self::Mono(decoder) => decoder.reset_state(),
+            Self::Multi { decoder, .. } => decoder.reset_state(),
+        };
+    }
+}
+
+/// One Opus track to mono at `out_rate`, with the pre-skip and the end trim applied.
+struct OpusMono {
+    inner: Inner,
+    decimation: u32,
+    out_rate: u32,
+    /// The header's pre-skip at `out_rate`.
+    pre_skip: usize,
+    /// Pre-skip samples still to drop.
+    to_skip: usize,
+    /// The longest packet at `out_rate`.
+    max_out: usize,
+    pcm: Vec<f32>,
+}
+
+impl MonoDecoder for OpusMono {
+    fn decimation(&self) -> u32 {
+        self.decimation
+    }
+
+    fn decode(&mut self, packet: &Packet, out: &mut Vec<f32>) -> Result<(), PacketError> {
+        out.clear();
+        let data: &[u8] = &packet.data;
+        // An empty packet would ask libopus to conceal a loss of its whole buffer (120 ms);
+        // the TOC check catches what libopus would otherwise only report mid-decode.
+        if data.is_empty() {
+            return Err(bad("opus: empty packet"));
+        }
+        match opus::packet::get_nb_samples(data, OPUS_RATE) {
+            Ok(n) if n <= MAX_PACKET_48K => {}
+            Ok(_) => return Err(bad("opus: packet longer than 120 ms")),
+            Err(_) => return Err(bad("opus: invalid TOC")),
+        }
+        self.pcm.resize(self.max_out, 0.0);
+        let n = self.inner.decode(data, &mut self.pcm, self.max_out).map_err(|e| bad(describe(e.code())))?;
+        // Trims are in the track's time base, Opus's 48 kHz clock in every container that
+        // sets them; at half rate they halve.
+        let to_out = |frames: u64| {
+            let at_out = frames.saturating_mul(u64::from(self.out_rate)) / u64::from(OPUS_RATE);
+            usize::try_from(at_out).unwrap_or(usize::MAX)
+        };
+        // A container that signals the priming as a start trim trims the same samples the
+        // header's pre-skip names: the larger of the two, not their sum.
+        let start = self.to_skip.max(to_out(packet.trim_start.get())).min(n);
+        self.to_skip = self.to_skip.saturating_sub(n);
+        let end = n.saturating_sub(to_out(packet.trim_end.get())).max(start);
+        out.extend_from_slice(&self.pcm[start..end]);
+        Ok(())
+    }
+
+    /// After a seek, `decode_symphonia` counts positions from the first packet's timestamp.
+    /// Ogg's and MP4's timestamps include the pre-skip (Ogg's granule positions do, and
+    /// symphonia applies no MP4 edit list), so dropping the pre-skip again here puts the
+    /// samples where a decode from the start puts them: position `p` holds the `p`-th sample
+    /// after the pre-skip either way. (Matroska's timestamps exclude it, but symphonia
+    /// declares no Matroska length, so those streams are never sought.)
+    fn reset(&mut self) {
+        self.inner.reset();
+        self.to_skip = self.pre_skip;
+    }
+}
+
+fn bad(msg: &'static str) -> PacketError {
+    PacketError::Symphonia(SymError::DecodeError(msg))
+}
+
+fn describe(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidPacket => "opus: invalid packet",
+        ErrorCode::BufferTooSmall => "opus: packet longer than 120 ms",
+        ErrorCode::BadArg => "opus: packet rejected",
+        _ => "opus: decoding failed",
+    }
+}
+
+#[cfg(test)]
+mod tests;
