@@ -682,7 +682,9 @@ fn l3_huffman_pairs<const LINBITS: bool>(out: &mut [f32], br: &mut BitCache, cod
     }
 }
 
-fn l3_huffman(dst: &mut [f32; 576], bs: &mut Bs, gr_info: &GrInfo, scf: &[f32; 40], layer3gr_limit: i32) {
+/// mp3-analysis: `stop` ends decoding once lines `..stop` are (576 for all of them, as
+/// upstream); the bit position then moves to the granule's end all the same.
+fn l3_huffman(dst: &mut [f32; 576], bs: &mut Bs, gr_info: &GrInfo, scf: &[f32; 40], layer3gr_limit: i32, stop: usize) {
     let mut one = 0.0f32;
     let mut ireg = 0;
     let mut big_val_cnt = i32::from(gr_info.big_values);
@@ -717,6 +719,10 @@ fn l3_huffman(dst: &mut [f32; 576], bs: &mut Bs, gr_info: &GrInfo, scf: &[f32; 4
                 l3_huffman_pairs::<false>(out, &mut br, codebook, linbits, one);
             }
             d += out.len();
+            if d >= stop {
+                bs.pos = layer3gr_limit;
+                return;
+            }
             big_val_cnt -= np;
             if big_val_cnt <= 0 {
                 break;
@@ -759,6 +765,9 @@ fn l3_huffman(dst: &mut [f32; 576], bs: &mut Bs, gr_info: &GrInfo, scf: &[f32; 4
         }
         br.check();
         d += 4;
+        if d >= stop {
+            break;
+        }
     }
     bs.pos = layer3gr_limit;
 }
@@ -1058,7 +1067,7 @@ fn l3_decode(h: &mut State, s: &mut Scratch, bs: &mut Bs, gr_info: &[GrInfo], nc
     for ch in 0..nch {
         let layer3gr_limit = bs.pos + i32::from(gr_info[ch].part_23_length);
         l3_decode_scalefactors(hdr, &mut s.ist_pos[ch], bs, &gr_info[ch], &mut s.scf, ch);
-        l3_huffman(&mut s.grbuf[ch], bs, &gr_info[ch], &s.scf, layer3gr_limit);
+        l3_huffman(&mut s.grbuf[ch], bs, &gr_info[ch], &s.scf, layer3gr_limit, 576);
     }
 
     let stereo: &mut [f32; 1152] = s.grbuf.as_flattened_mut().try_into().unwrap();

@@ -16,9 +16,9 @@
 //!   block types) decodes both channels as minimp3 does, then averages their spectra before
 //!   the inverse MDCT when both use the same block type (both transforms are linear and
 //!   identical then), or averages after it otherwise;
-//! - reorders, antialiases and transforms only subbands 0-15 (plus the antialias butterfly
-//!   between subbands 15 and 16, which reaches into subband 15), still Huffman-decoding every
-//!   line because the bitstream has to be read past them;
+//! - Huffman-decodes only the lines subbands 0-15 need (up to subband 16's first 8, which
+//!   the last antialias butterfly mixes into subband 15) and skips to the granule's end, then
+//!   reorders, antialiases and transforms only subbands 0-15;
 //! - synthesises straight at half rate (`synth`).
 //!
 //! The inverse MDCT's overlap is one state while the channels are mixed before it. When a
@@ -192,16 +192,27 @@ fn same_blocks(a: &GrInfo, b: &GrInfo) -> bool {
 /// One granule of one (mono) or two (stereo) channels to 288 mono samples at half rate.
 fn granule(s: &mut Parts, bs: &mut Bs, gr: &[GrInfo], hdr: Header, later_side: bool, out: &mut [f32; 288]) {
     let nch = gr.len();
-    *s.grbuf = [[0.0; 576]; 2];
+    let mid = nch == 2 && mid_only(hdr, gr);
+    // The lines to decode, the same in both channels when both are: intensity stereo reads
+    // where the right channel's spectrum ends (all of it), mid/side mixes line by line.
+    let stop = match nch {
+        1 => lines_needed(&gr[0]),
+        _ if hdr.test_i_stereo() => 576,
+        _ if mid => lines_needed(&gr[0]),
+        _ => lines_needed(&gr[0]).max(lines_needed(&gr[1])),
+    };
+    for ch in &mut s.grbuf[..if mid { 1 } else { nch }] {
+        ch[..stop].fill(0.0);
+    }
     let limit = bs.pos + i32::from(gr[0].part_23_length);
     l3_decode_scalefactors(hdr, &mut s.ist_pos[0], bs, &gr[0], s.scf, 0);
-    l3_huffman(&mut s.grbuf[0], bs, &gr[0], s.scf, limit);
+    l3_huffman(&mut s.grbuf[0], bs, &gr[0], s.scf, limit, stop);
 
     let [grbuf0, grbuf1] = &mut *s.grbuf;
     if nch == 1 {
         s.stats.mono += 1;
         to_subbands(grbuf0, &gr[0], hdr, &mut s.overlap[0], s.reorder);
-    } else if mid_only(hdr, gr) {
+    } else if mid {
         s.stats.mid_only += 1;
         let start = bs.pos;
         if later_side {
@@ -212,18 +223,18 @@ fn granule(s: &mut Parts, bs: &mut Bs, gr: &[GrInfo], hdr: Header, later_side: b
     } else {
         let limit = bs.pos + i32::from(gr[1].part_23_length);
         l3_decode_scalefactors(hdr, &mut s.ist_pos[1], bs, &gr[1], s.scf, 1);
-        l3_huffman(grbuf1, bs, &gr[1], s.scf, limit);
+        l3_huffman(grbuf1, bs, &gr[1], s.scf, limit, stop);
         let stereo: &mut [f32; 1152] = s.grbuf.as_flattened_mut().try_into().unwrap();
         if hdr.test_i_stereo() {
             s.stats.intensity += 1;
             l3_intensity_stereo(stereo, &mut s.ist_pos[1], gr, hdr);
         } else if hdr.is_ms_stereo() {
-            l3_midside_stereo(stereo, 0, 576);
+            l3_midside_stereo(stereo, 0, stop);
         }
         let [grbuf0, grbuf1] = &mut *s.grbuf;
         if same_blocks(&gr[0], &gr[1]) {
             s.stats.mixed_spectra += 1;
-            for (l, r) in grbuf0.iter_mut().zip(grbuf1.iter()) {
+            for (l, r) in grbuf0[..stop].iter_mut().zip(&grbuf1[..stop]) {
                 *l = 0.5 * (*l + *r);
             }
             to_subbands(grbuf0, &gr[0], hdr, shared_overlap(s.overlap, s.overlap_shared), s.reorder);
@@ -243,6 +254,30 @@ fn granule(s: &mut Parts, bs: &mut Bs, gr: &[GrInfo], hdr: Header, later_side: b
     }
     let subbands = &mut s.grbuf[0].as_chunks_mut::<{ 18 * BANDS }>().0[0];
     s.synth.granule(subbands, out);
+}
+
+/// How many of a granule channel's 576 lines (in bitstream order) the lower 16 subbands
+/// need: up to subband 16's first 8 lines, which the last antialias butterfly mixes into
+/// subband 15; with short blocks, up to the end of the scalefactor band (three windows)
+/// that holds subband 15's last line, since reordering interleaves its windows. The Huffman
+/// decoder stops there and skips to the granule's end.
+fn lines_needed(gr: &GrInfo) -> usize {
+    if gr.n_short_sfb == 0 {
+        return 18 * BANDS + 8;
+    }
+    let n_long = usize::from(gr.n_long_sfb);
+    let mut line = 0;
+    for (i, &width) in gr.sfbtab.iter().enumerate() {
+        if width == 0 {
+            break;
+        }
+        line += usize::from(width);
+        let at_band_end = i < n_long || (i - n_long) % 3 == 2;
+        if line >= 18 * BANDS && at_band_end {
+            return line;
+        }
+    }
+    576
 }
 
 /// The overlap state of the mixed channels, averaging the two channels' states first if a
