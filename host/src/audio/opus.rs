@@ -30,9 +30,10 @@ const MAX_PACKET_48K: usize = 5_760;
 pub(super) fn make(params: &AudioCodecParameters, budget: &DecodeBudget) -> Result<Box<dyn MonoDecoder>, DecodeError> {
     let declared_channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
     let head = match params.extra_data.as_deref() {
-        Some(extra) => Head::parse(extra)?,
-        // No header (a bare Matroska track): one stream, no pre-skip, no gain.
-        None => Head::plain(declared_channels)?,
+        Some(extra) if extra.starts_with(b"OpusHead") => Head::parse(extra)?,
+        // No identification header (a bare Matroska track, or CAF, whose magic cookie is
+        // Apple's own): one stream of the declared channels, no pre-skip, no gain.
+        _ => Head::plain(declared_channels)?,
     };
     if u32::from(head.channels) > budget.max_channels {
         return Err(DecodeError::ChannelCount { channels: Some(head.channels.into()), max: budget.max_channels });

@@ -183,6 +183,33 @@ fn bad_packets_are_decode_errors_for_the_bad_packet_budget() {
 }
 
 #[test]
+fn a_track_without_an_identification_header_is_one_stream_of_its_declared_channels() {
+    use symphonia::core::audio::{Channels as Layout, Position};
+    let (packets, _) = encode(&stereo_signal(0.1), 64_000);
+    for extra in [None, Some(b"kuki".to_vec())] {
+        let mut params = AudioCodecParameters::new();
+        params
+            .for_codec(CODEC_ID_OPUS)
+            .with_sample_rate(48_000)
+            .with_channels(Layout::Positioned(Position::FRONT_LEFT | Position::FRONT_RIGHT));
+        if let Some(extra) = extra {
+            params.with_extra_data(extra.into());
+        }
+        let mut decoder = make(&params, &DecodeBudget::default()).unwrap();
+        let mut out = Vec::new();
+        decoder.decode(&Packet::new(0, Timestamp::ZERO, Duration::ZERO, packets[0].clone()), &mut out).unwrap();
+        assert_eq!(out.len(), FRAME / 2, "no pre-skip");
+    }
+    // Without a header, more than two channels cannot be laid out.
+    let mut params = AudioCodecParameters::new();
+    params.for_codec(CODEC_ID_OPUS).with_sample_rate(48_000).with_channels(Layout::Discrete(6));
+    assert_eq!(make(&params, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
+    // Nor can a rate Opus does not decode at.
+    params.with_channels(Layout::Discrete(2)).with_sample_rate(44_100);
+    assert_eq!(make(&params, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
+}
+
+#[test]
 fn the_mono_fold_is_the_mean_of_the_stereo_decode() {
     // 24 kbit/s stereo: intensity stereo with phase inversion in the upper bands, which a
     // mono-folding libopus ignores by default.
