@@ -4,9 +4,9 @@
 //!
 //! It only takes files it can vouch for: RIFF/WAVE with one `fmt ` chunk of PCM (16, 24 or
 //! 32 bits) or IEEE float (32 bits), plain or WAVE_FORMAT_EXTENSIBLE, and a data chunk that is
-//! wholly there, every budget met. Anything else is declined (`None`) and goes to symphonia,
-//! which names the error (truncated, channel count, too long, ...) as before. Samples, lengths
-//! and downmix are symphonia's, bit for bit.
+//! wholly there, every budget met. A channel count over the budget is refused here; anything
+//! else is declined (`None`) and goes to symphonia, which names the error (truncated, too
+//! long, ...) as before. Samples, lengths and downmix are symphonia's, bit for bit.
 
 use super::{DecodeBudget, DecodeError, DecodedAudio};
 
@@ -204,9 +204,9 @@ mod tests {
         let fmt = eight.windows(4).position(|w| w == b"fmt ").unwrap() + 8;
         eight[fmt + 14] = 8;
         assert!(decode(&eight, None, &budget).is_none());
-        // Over the channel budget.
+        // Over the channel budget: refused here (symphonia's PCM reader can overflow on it).
         let tight = DecodeBudget { max_channels: 1, ..DecodeBudget::default() };
-        assert!(decode(&wav, None, &tight).is_none());
+        assert!(matches!(decode(&wav, None, &tight), Some(Err(DecodeError::ChannelCount { channels: Some(2), .. }))));
         // Over the duration budget.
         let short = DecodeBudget { max_duration_s: 0.5, ..DecodeBudget::default() };
         assert!(decode(&wav, None, &short).is_none());
