@@ -27,9 +27,12 @@ pub fn media_type_for(path: &Path) -> &'static str {
         Some("wav") => "audio/wav",
         Some("flac") => "audio/flac",
         Some("mp3") => "audio/mpeg",
-        Some("ogg") => "audio/ogg",
+        Some("ogg" | "oga" | "opus") => "audio/ogg",
         Some("m4a" | "mp4") => "audio/mp4",
-        Some("mkv") => "audio/x-matroska",
+        Some("mkv" | "mka") => "audio/x-matroska",
+        Some("webm") => "audio/webm",
+        Some("aif" | "aiff") => "audio/aiff",
+        Some("caf") => "audio/x-caf",
         _ => "application/octet-stream",
     }
 }
