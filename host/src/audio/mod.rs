@@ -105,3 +105,30 @@ pub fn load(bytes: Vec<u8>, hint: &SourceHint, config: &AudioConfig) -> Result<C
     }
     Ok(Clip { samples, source_samples, source_rate, source_channels: channels, codec })
 }
+
+/// What the `#[ignore]`d decode-timing tests share.
+#[cfg(test)]
+pub(crate) mod timing {
+    use std::path::PathBuf;
+
+    /// The bench audio with extension `ext` (`host/benches/make_bench_audio.py`): the 30 s
+    /// clips, then the full tracks; none when they were not made.
+    pub fn bench_files(ext: &str) -> Vec<PathBuf> {
+        let mut all = Vec::new();
+        for dir in ["/tmp/debut-bench/clips", "/tmp/debut-bench/full"] {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == ext))
+                .collect();
+            paths.sort();
+            all.extend(paths);
+        }
+        all
+    }
+
+    pub fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+}

@@ -299,43 +299,32 @@ mod tests {
     #[test]
     #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
     fn decode_times_on_the_bench_clips() {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        for dir in ["/tmp/debut-bench/clips", "/tmp/debut-bench/full"] {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            let mut paths: Vec<_> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "ogg"))
-                .collect();
-            paths.sort();
-            for path in paths {
-                let bytes = std::fs::read(&path).unwrap();
-                let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
-                let (mut a, mut b) = (Vec::new(), Vec::new());
-                for _ in 0..7 {
-                    let t = Instant::now();
-                    let (full, rate) = symphonia_mono(&bytes);
-                    a = resample_mono(full, rate, 22_050).unwrap();
-                    ts.push(t.elapsed().as_secs_f64() * 1e3);
-                    let t = Instant::now();
-                    b = ours(&bytes, None).samples;
-                    tf.push(t.elapsed().as_secs_f64() * 1e3);
-                    let t = Instant::now();
-                    std::hint::black_box(ours(&bytes, Some(30.0)));
-                    tc.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
-                eprintln!(
-                    "{}: symphonia + downmix + halfband {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
-                     log-mel max {max:.3} dB, mean {mean:.4} dB",
-                    path.display(),
-                    median(ts),
-                    median(tf),
-                    median(tc)
-                );
+        use crate::audio::timing::{bench_files, median};
+        for path in bench_files("ogg") {
+            let bytes = std::fs::read(&path).unwrap();
+            let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..7 {
+                let t = Instant::now();
+                let (full, rate) = symphonia_mono(&bytes);
+                a = resample_mono(full, rate, 22_050).unwrap();
+                ts.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                b = ours(&bytes, None).samples;
+                tf.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                std::hint::black_box(ours(&bytes, Some(30.0)));
+                tc.push(t.elapsed().as_secs_f64() * 1e3);
             }
+            let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
+            eprintln!(
+                "{}: symphonia + downmix + halfband {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
+                 log-mel max {max:.3} dB, mean {mean:.4} dB",
+                path.display(),
+                median(ts),
+                median(tf),
+                median(tc)
+            );
         }
     }
 }

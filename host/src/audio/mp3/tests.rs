@@ -252,48 +252,37 @@ fn the_fixtures_cover_the_analysis_decoders_stereo_paths() {
 #[test]
 #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
 fn decode_times_on_the_bench_clips() {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    use crate::audio::timing::{bench_files, median};
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    for dir in ["/tmp/debut-bench/clips", "/tmp/debut-bench/full"] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        let mut paths: Vec<_> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = std::fs::read(&path).unwrap();
-            let (mut ts, mut tf, mut th) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut f, mut h) = (None, None);
-            for _ in 0..7 {
-                let t = Instant::now();
-                std::hint::black_box(slow(&bytes, Some(30.0)));
-                ts.push(ms(t));
-                let t = Instant::now();
-                let a = full(&bytes, Some(30.0));
-                let resampled = resample_mono(a.samples.clone(), a.sample_rate, ANALYSIS_RATE).unwrap();
-                tf.push(ms(t));
-                std::hint::black_box(resampled);
-                let t = Instant::now();
-                h = Some(fast(&bytes, Some(30.0)));
-                th.push(ms(t));
-                f = Some(a);
-            }
-            let h = h.unwrap();
-            let len = resample_mono(h.samples.clone(), h.sample_rate, ANALYSIS_RATE).unwrap().len();
-            let (max, mean) = log_mel_diff(&log_mel(&h), &log_mel(&f.unwrap()), len);
-            assert!(max <= HALF_RATE_MAX_DB && mean <= HALF_RATE_MEAN_DB, "{}", path.display());
-            eprintln!(
-                "{}: symphonia {:.2} ms, nanomp3 + downmix + halfband {:.2} ms, analysis decoder {:.2} ms; \
-                 log-mel max {max:.4} dB, mean {mean:.5} dB",
-                path.display(),
-                median(ts),
-                median(tf),
-                median(th)
-            );
+    for path in bench_files("mp3") {
+        let bytes = std::fs::read(&path).unwrap();
+        let (mut ts, mut tf, mut th) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut f, mut h) = (None, None);
+        for _ in 0..7 {
+            let t = Instant::now();
+            std::hint::black_box(slow(&bytes, Some(30.0)));
+            ts.push(ms(t));
+            let t = Instant::now();
+            let a = full(&bytes, Some(30.0));
+            let resampled = resample_mono(a.samples.clone(), a.sample_rate, ANALYSIS_RATE).unwrap();
+            tf.push(ms(t));
+            std::hint::black_box(resampled);
+            let t = Instant::now();
+            h = Some(fast(&bytes, Some(30.0)));
+            th.push(ms(t));
+            f = Some(a);
         }
+        let h = h.unwrap();
+        let len = resample_mono(h.samples.clone(), h.sample_rate, ANALYSIS_RATE).unwrap().len();
+        let (max, mean) = log_mel_diff(&log_mel(&h), &log_mel(&f.unwrap()), len);
+        assert!(max <= HALF_RATE_MAX_DB && mean <= HALF_RATE_MEAN_DB, "{}", path.display());
+        eprintln!(
+            "{}: symphonia {:.2} ms, nanomp3 + downmix + halfband {:.2} ms, analysis decoder {:.2} ms; \
+             log-mel max {max:.4} dB, mean {mean:.5} dB",
+            path.display(),
+            median(ts),
+            median(tf),
+            median(th)
+        );
     }
 }

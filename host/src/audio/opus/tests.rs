@@ -303,10 +303,7 @@ fn the_opus_fixtures_decode_to_the_same_audio_in_every_container() {
 #[test]
 #[ignore]
 fn decode_times_24k_mono_against_48k_stereo() {
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    use crate::audio::timing::median;
     let Ok(entries) = std::fs::read_dir("/tmp/debut-bench/opus") else {
         eprintln!("no clips in /tmp/debut-bench/opus");
         return;
