@@ -89,7 +89,7 @@ mod tests {
 
     use crate::audio::{DecodedAudio, SourceHint, decode_mono, resample_mono};
     use crate::spectral::cpu::CpuStft;
-    use crate::spectral::{MelParams, MelPlan, MelSpectrogram, mel_to_hz_slaney};
+    use crate::spectral::{MelParams, MelPlan, MelSpectrogram};
 
     use super::*;
 
@@ -139,29 +139,11 @@ mod tests {
         CpuStft::new(plan.params.n_fft).log_mel(&plan, samples)
     }
 
-    /// Max and mean |a - b| in dB over the bands below 90% of 11 025 Hz (above them lie the
-    /// resamplers' transition bands), bins within 60 dB of `a`'s frame peak: the bound
-    /// `tests/frontend.rs` states against librosa.
+    /// [`bounded_log_mel_diff`](crate::audio::test_support::bounded_log_mel_diff) over the
+    /// frames both have, the first and last two left out.
     fn bounded_diff(a: &MelSpectrogram, b: &MelSpectrogram) -> (f64, f64) {
-        let p = MelParams::default();
-        let (lo, hi) = (crate::spectral::hz_to_mel_slaney(p.fmin), crate::spectral::hz_to_mel_slaney(p.fmax));
-        let bands = (0..p.n_mels)
-            .take_while(|&m| {
-                mel_to_hz_slaney(lo + (hi - lo) * (m + 2) as f64 / (p.n_mels + 1) as f64) <= 0.9 * 11_025.0
-            })
-            .count();
-        let frames = a.n_frames.min(b.n_frames);
-        let (mut max, mut sum, mut n) = (0.0f64, 0.0f64, 0usize);
-        for t in 2..frames.saturating_sub(2) {
-            let peak = (0..p.n_mels).map(|m| a.get(m, t)).fold(f32::MIN, f32::max);
-            for m in (0..bands).filter(|&m| a.get(m, t) > peak - 60.0) {
-                let d = f64::from((a.get(m, t) - b.get(m, t)).abs());
-                max = max.max(d);
-                sum += d;
-                n += 1;
-            }
-        }
-        (max, sum / n.max(1) as f64)
+        let frames = 2..a.n_frames.min(b.n_frames).saturating_sub(2);
+        crate::audio::test_support::bounded_log_mel_diff(a, b, frames)
     }
 
     /// SNR in dB of `ours` against `reference` (both at `rate`) below `f_max`, after moving
@@ -299,7 +281,7 @@ mod tests {
     #[test]
     #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
     fn decode_times_on_the_bench_clips() {
-        use crate::audio::timing::{bench_files, median};
+        use crate::audio::test_support::{bench_files, median};
         for path in bench_files("ogg") {
             let bytes = std::fs::read(&path).unwrap();
             let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());

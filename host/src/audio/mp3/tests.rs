@@ -3,7 +3,7 @@ use super::*;
 use crate::audio::decode::decode_symphonia;
 use crate::audio::{ANALYSIS_RATE, SourceHint, decode_mono, resample_mono};
 use crate::backend::{Backend, CpuBackend};
-use crate::spectral::{MelParams, MelPlan, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_slaney};
+use crate::spectral::{MelParams, MelPlan, MelSpectrogram};
 
 fn fixture(name: &str) -> Vec<u8> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio");
@@ -140,27 +140,12 @@ fn log_mel(audio: &DecodedAudio) -> MelSpectrogram {
 /// follows), the first two left out. Near the span's ends the clips differ by design: the
 /// resamplers see zeros past them, the analysis decoder the stream.
 fn log_mel_diff(a: &MelSpectrogram, b: &MelSpectrogram, len: usize) -> (f64, f64) {
-    assert_eq!((a.n_mels, a.n_frames), (b.n_mels, b.n_frames));
-    let p = MelParams::default();
-    let (lo, hi) = (hz_to_mel_slaney(p.fmin), hz_to_mel_slaney(p.fmax));
-    let top = 0.9 * (f64::from(ANALYSIS_RATE) / 2.0).min(p.fmax);
-    let n = b.n_mels;
-    let bands =
-        (0..n).take_while(|&m| mel_to_hz_slaney(lo + (hi - lo) * (m + 2) as f64 / (n + 1) as f64) <= top).count();
-    let (mut max, mut sum, mut count) = (0.0f64, 0.0f64, 0usize);
+    assert_eq!(a.n_frames, b.n_frames);
     let hop = MelParams::default().hop;
     // Frame t's window is [(t - 1) hop, (t + 1) hop) (n_fft = 2 hop, centred), and the
     // halfband filter reaches 48 samples past an output.
-    for t in (2..b.n_frames).take_while(|&t| (t + 1) * hop + 48 <= len) {
-        let peak = (0..n).map(|m| b.get(m, t)).fold(f32::MIN, f32::max);
-        for m in (0..bands).filter(|&m| b.get(m, t) > peak - 60.0) {
-            let d = f64::from((a.get(m, t) - b.get(m, t)).abs());
-            max = max.max(d);
-            sum += d;
-            count += 1;
-        }
-    }
-    (max, sum / count.max(1) as f64)
+    let frames = (2..b.n_frames).take_while(|&t| (t + 1) * hop + 48 <= len);
+    crate::audio::test_support::bounded_log_mel_diff(b, a, frames)
 }
 
 /// The bound the analysis decoder keeps against the full decode + downmix + halfband (or,
@@ -252,7 +237,7 @@ fn the_fixtures_cover_the_analysis_decoders_stereo_paths() {
 #[test]
 #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
 fn decode_times_on_the_bench_clips() {
-    use crate::audio::timing::{bench_files, median};
+    use crate::audio::test_support::{bench_files, median};
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
     for path in bench_files("mp3") {
         let bytes = std::fs::read(&path).unwrap();

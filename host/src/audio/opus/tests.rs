@@ -303,7 +303,7 @@ fn the_opus_fixtures_decode_to_the_same_audio_in_every_container() {
 #[test]
 #[ignore]
 fn decode_times_24k_mono_against_48k_stereo() {
-    use crate::audio::timing::median;
+    use crate::audio::test_support::median;
     let Ok(entries) = std::fs::read_dir("/tmp/debut-bench/opus") else {
         eprintln!("no clips in /tmp/debut-bench/opus");
         return;
