@@ -2,7 +2,7 @@
 (`models/scripts/fetch_music.py`; Debian game music, Ogg Vorbis): 30 s clips (the centre of
 each track, 44.1 kHz stereo) in MP3 (LAME, 192 kbit/s), Ogg Vorbis (the original packets,
 cut without re-encoding: FFmpeg's own Vorbis encoder writes broken streams), AAC-LC in MP4
-(192 kbit/s), FLAC and WAV, and full-length tracks (3-5 min) in MP3, Ogg Vorbis (the
+(192 kbit/s), Ogg Opus (128 kbit/s, 48 kHz), FLAC and WAV, and full-length tracks (3-5 min) in MP3, Ogg Vorbis (the
 originals) and AAC. Encodes with PyAV (its bundled FFmpeg; a benchmark tool, not part of
 debut). Run with the bench venv's Python, which `debut bench pipeline` makes on first use:
 
@@ -52,14 +52,15 @@ def cut_ogg(src, dst, start_s, seconds):
             out.mux(p)
 
 
-def encode(x, path, codec, bit_rate=None):
-    with av.open(path, "w") as out:
-        st = out.add_stream(codec, rate=RATE, layout="stereo")
+def encode(x, path, codec, bit_rate=None, rate=RATE):
+    """`x` (44.1 kHz stereo) encoded with `codec` at `rate` (Opus only runs at 48 kHz)."""
+    with av.open(path, "w", format="ogg" if path.endswith(".opus") else None) as out:
+        st = out.add_stream(codec, rate=rate, layout="stereo")
         if bit_rate:
             st.bit_rate = bit_rate
         fmt = st.codec_context.format.name
         size = st.codec_context.frame_size or 1024
-        rs = av.AudioResampler(format=fmt, layout="stereo", rate=RATE, frame_size=size)
+        rs = av.AudioResampler(format=fmt, layout="stereo", rate=rate, frame_size=size)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x), format="fltp", layout="stereo")
         frame.sample_rate = RATE
         for f in rs.resample(frame) + rs.resample(None):
@@ -92,6 +93,7 @@ def main():
         encode(clip, f"{clips}/{name}.m4a", "aac", 192_000)
         encode(clip, f"{clips}/{name}.flac", "flac")
         encode(clip, f"{clips}/{name}.wav", "pcm_s16le")
+        encode(clip, f"{clips}/{name}.opus", "libopus", 128_000, rate=48_000)
         encode(x, f"{full}/{name}.mp3", "libmp3lame", 192_000)
         encode(x, f"{full}/{name}.m4a", "aac", 192_000)
         shutil.copy(path, f"{full}/{name}.ogg")
