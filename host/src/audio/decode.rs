@@ -90,6 +90,8 @@ pub(super) fn decode_symphonia(
     started: Instant,
 ) -> Result<DecodedAudio, DecodeError> {
     let input_len = bytes.len() as u64;
+    // Read before the bytes go to symphonia, which does not apply them.
+    let edits = super::mp4::edits(&bytes);
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut sym_hint = Hint::new();
     if let Some(ext) = &hint.extension {
@@ -137,7 +139,10 @@ pub(super) fn decode_symphonia(
     if channels as u64 > u64::from(budget.max_channels) {
         return Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels });
     }
-    let declared_frames = track.num_frames.filter(|&n| n > 0);
+    // AAC in MP4: the edit list says where the audio starts and how long it is (FFmpeg
+    // applies it; symphonia does not).
+    let edit = if params.codec == codec_ids::CODEC_ID_AAC { super::mp4::edit_of(&edits, track_id, rate) } else { None };
+    let declared_frames = edit.and_then(|e| e.frames).or(track.num_frames).filter(|&n| n > 0);
     // A tagged length (ID3v2 TLEN): symphonia estimates a CBR MP3's length from its byte
     // count, which a cut-off upload shrinks too, so the tag is the one length a truncation
     // cannot change. It only checks for truncation, with a wider tolerance (taggers write it).
@@ -150,6 +155,9 @@ pub(super) fn decode_symphonia(
     }
     let codec = codec_name(params.codec);
     let mut decoder = super::mono::make(&params, budget, &codec)?;
+    if let Some(edit) = edit {
+        decoder = Box::new(super::mp4::EditedTrack::new(decoder, edit));
+    }
     let decimation = u64::from(decoder.decimation());
     let out_rate = rate / decimation as u32;
 

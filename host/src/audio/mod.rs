@@ -1,15 +1,19 @@
 //! Audio front end: bytes of any supported codec -> mono clip at the analysis rate.
 //!
-//! `decode` talks to symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`,
-//! nanomp3; each declines any stream it cannot vouch for), `resample` to rubato (or, for exact 2:1, the halfband decimator in
-//! `halfband`); [`load`] chains them with the analysis-span rules (centre of the
-//! track, at most `max_seconds`, zero-padded to one window).
+//! `decode` talks to symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`;
+//! each declines any stream it cannot vouch for); `mono` picks the packet decoder (an
+//! analysis decoder for Vorbis, AAC and Opus, symphonia's otherwise); `resample` to rubato
+//! (or, for exact 2:1, the halfband decimator in `halfband`); [`load`] chains them with the
+//! analysis-span rules (centre of the track, at most `max_seconds`, zero-padded to one
+//! window).
 
+mod aac;
 mod decode;
 mod error;
 mod halfband;
 mod mono;
 mod mp3;
+mod mp4;
 mod opus;
 mod resample;
 mod vorbis;
@@ -106,60 +110,6 @@ pub fn load(bytes: Vec<u8>, hint: &SourceHint, config: &AudioConfig) -> Result<C
     Ok(Clip { samples, source_samples, source_rate, source_channels: channels, codec })
 }
 
-/// What the analysis decoders' tests share: the bench audio and medians for the
-/// `#[ignore]`d timing tests, and the log-mel comparison their parity tests state bounds in.
+/// What the analysis decoders' tests share.
 #[cfg(test)]
-pub(crate) mod test_support {
-    use std::path::PathBuf;
-
-    use crate::spectral::{MelParams, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_slaney};
-
-    /// Max and mean |reference - ours| in dB over `frames`, in the bands below 90% of
-    /// 11 025 Hz (above them lie the resamplers' transition bands) and bins within 60 dB of
-    /// the reference frame's peak: the bound `tests/frontend.rs` states against librosa.
-    pub fn bounded_log_mel_diff(
-        reference: &MelSpectrogram,
-        ours: &MelSpectrogram,
-        frames: impl Iterator<Item = usize>,
-    ) -> (f64, f64) {
-        assert_eq!(reference.n_mels, ours.n_mels);
-        let p = MelParams::default();
-        let (lo, hi) = (hz_to_mel_slaney(p.fmin), hz_to_mel_slaney(p.fmax));
-        let n = reference.n_mels;
-        let top = 0.9 * (f64::from(super::ANALYSIS_RATE) / 2.0).min(p.fmax);
-        let bands =
-            (0..n).take_while(|&m| mel_to_hz_slaney(lo + (hi - lo) * (m + 2) as f64 / (n + 1) as f64) <= top).count();
-        let (mut max, mut sum, mut count) = (0.0f64, 0.0f64, 0usize);
-        for t in frames {
-            let peak = (0..n).map(|m| reference.get(m, t)).fold(f32::MIN, f32::max);
-            for m in (0..bands).filter(|&m| reference.get(m, t) > peak - 60.0) {
-                let d = f64::from((reference.get(m, t) - ours.get(m, t)).abs());
-                max = max.max(d);
-                sum += d;
-                count += 1;
-            }
-        }
-        (max, sum / count.max(1) as f64)
-    }
-
-    /// The bench audio with extension `ext` (`host/benches/make_bench_audio.py`): the 30 s
-    /// clips, then the full tracks; none when they were not made.
-    pub fn bench_files(ext: &str) -> Vec<PathBuf> {
-        let mut all = Vec::new();
-        for dir in ["/tmp/debut-bench/clips", "/tmp/debut-bench/full"] {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
-            let mut paths: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == ext))
-                .collect();
-            paths.sort();
-            all.extend(paths);
-        }
-        all
-    }
-
-    pub fn median(mut v: Vec<f64>) -> f64 {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    }
-}
+pub(crate) mod test_support;

@@ -51,9 +51,15 @@ pub(super) fn make(
     if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
         return super::opus::make(params, budget);
     }
-    // Vorbis at 44.1/48 kHz: mono at half the rate, one inverse transform per packet.
+    // Vorbis and AAC-LC at 44.1/48 kHz: mono at half the rate, one inverse transform per
+    // packet.
     if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_VORBIS
         && let Some(decoder) = super::vorbis::make(params, budget)
+    {
+        return Ok(decoder);
+    }
+    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC
+        && let Some(decoder) = super::aac::make(params, budget)
     {
         return Ok(decoder);
     }

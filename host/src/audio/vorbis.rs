@@ -81,113 +81,26 @@ mod tests {
     use std::io::Cursor;
     use std::time::Instant;
 
-    use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::formats::probe::Hint;
     use symphonia::core::formats::{FormatOptions, TrackType};
     use symphonia::core::io::MediaSourceStream;
     use symphonia::core::meta::MetadataOptions;
 
-    use crate::audio::{DecodedAudio, SourceHint, decode_mono, resample_mono};
-    use crate::spectral::cpu::CpuStft;
-    use crate::spectral::{MelParams, MelPlan, MelSpectrogram};
+    use crate::audio::test_support::{
+        bounded_diff, decode_ours, fixture, log_mel, snr_below, symphonia_mono, symphonia_mono_at_analysis_rate,
+    };
+    use crate::audio::{DecodedAudio, resample_mono};
 
     use super::*;
 
-    fn fixture(name: &str) -> Vec<u8> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/audio");
-        std::fs::read(root.join(name)).unwrap()
-    }
-
-    /// Today's path before this decoder: symphonia's decoder on every packet of the track,
-    /// the mean of the channels, at the stream's rate.
-    fn symphonia_mono(bytes: &[u8]) -> (Vec<f32>, u32) {
-        let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
-        let mut format = symphonia::default::get_probe()
-            .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
-            .unwrap();
-        let track = format.default_track(TrackType::Audio).unwrap();
-        let id = track.id;
-        let params = track.codec_params.as_ref().unwrap().audio().unwrap().clone();
-        let mut decoder =
-            symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).unwrap();
-        let (mut planes, mut mono): (Vec<Vec<f32>>, Vec<f32>) = (Vec::new(), Vec::new());
-        while let Ok(Some(packet)) = format.next_packet() {
-            if packet.track_id != id {
-                continue;
-            }
-            let buf = decoder.decode(&packet).unwrap();
-            let (frames, channels) = (buf.frames(), buf.num_planes());
-            buf.copy_to_vecs_planar::<f32>(&mut planes);
-            let scale = 1.0 / channels as f32;
-            mono.extend((0..frames).map(|i| planes[..channels].iter().map(|p| p[i]).sum::<f32>() * scale));
-        }
-        (mono, params.sample_rate.unwrap())
-    }
-
     fn ours(bytes: &[u8], span: Option<f64>) -> DecodedAudio {
-        decode_mono(
-            bytes.to_vec(),
-            &SourceHint { extension: Some("ogg".into()), media_type: None },
-            span,
-            &Default::default(),
-        )
-        .unwrap()
-    }
-
-    fn log_mel(samples: &[f32]) -> MelSpectrogram {
-        let plan = MelPlan::new(MelParams::default());
-        CpuStft::new(plan.params.n_fft).log_mel(&plan, samples)
-    }
-
-    /// [`bounded_log_mel_diff`](crate::audio::test_support::bounded_log_mel_diff) over the
-    /// frames both have, the first and last two left out.
-    fn bounded_diff(a: &MelSpectrogram, b: &MelSpectrogram) -> (f64, f64) {
-        let frames = 2..a.n_frames.min(b.n_frames).saturating_sub(2);
-        crate::audio::test_support::bounded_log_mel_diff(a, b, frames)
-    }
-
-    /// SNR in dB of `ours` against `reference` (both at `rate`) below `f_max`, after moving
-    /// `ours` `shift` samples later (a phase ramp; both are treated as periodic).
-    fn snr_below(reference: &[f32], ours: &[f32], rate: f64, f_max: f64, shift: f64) -> f64 {
-        let n = reference.len().min(ours.len());
-        let mut planner = realfft::RealFftPlanner::<f64>::new();
-        let fft = planner.plan_fft_forward(n);
-        let spectrum = |x: &[f32]| {
-            let mut input: Vec<f64> = x[..n].iter().map(|&v| f64::from(v)).collect();
-            let mut out = fft.make_output_vec();
-            fft.process(&mut input, &mut out).unwrap();
-            out
-        };
-        let (r, o) = (spectrum(reference), spectrum(ours));
-        let (mut signal, mut noise) = (0.0, 0.0);
-        for (k, (r, o)) in r.iter().zip(&o).enumerate() {
-            if k as f64 * rate / n as f64 >= f_max {
-                break;
-            }
-            let w = -2.0 * std::f64::consts::PI * k as f64 / n as f64 * shift;
-            let o = o * realfft::num_complex::Complex::new(w.cos(), w.sin());
-            signal += r.norm_sqr();
-            noise += (o - r).norm_sqr();
-        }
-        10.0 * (signal / noise).log10()
-    }
-
-    /// Both paths to 22 050 Hz as `load` takes them.
-    fn both_at_analysis_rate(bytes: &[u8]) -> (Vec<f32>, Vec<f32>, DecodedAudio) {
-        let (full, rate) = symphonia_mono(bytes);
-        let ours = ours(bytes, None);
-        assert_eq!(ours.source_rate, rate);
-        assert_eq!(ours.sample_rate * 2, rate);
-        assert_eq!(ours.samples.len(), full.len() / 2, "half as many samples as symphonia's decoder gives");
-        let reference = resample_mono(full, rate, 22_050).unwrap();
-        let fast = resample_mono(ours.samples.clone(), ours.sample_rate, 22_050).unwrap();
-        (reference, fast, ours)
+        decode_ours(bytes, "ogg", span)
     }
 
     #[test]
     fn log_mel_stays_within_0_15_db_of_symphonia_downmix_and_resampling() {
         for name in ["music_44k_stereo.ogg", "music_48k_stereo.ogg"] {
-            let (reference, fast, decoded) = both_at_analysis_rate(&fixture(name));
+            let (reference, fast, decoded) = symphonia_mono_at_analysis_rate(&fixture(name), "ogg");
             assert_eq!(decoded.channels, 2);
             let (max, mean) = bounded_diff(&log_mel(&reference), &log_mel(&fast));
             // Sample-domain agreement below 9.9 kHz, ours moved by the half source sample
