@@ -4,8 +4,10 @@
 // This Source Code Form is subject to the terms of the Mozilla Public
 // License, v. 2.0. If a copy of the MPL was not distributed with this
 // file, You can obtain one at https://mozilla.org/MPL/2.0/.
+//
+// Modified for debut (2026): codebooks are `bits::Vlc` flat tables. See README.md.
 
-use symphonia_core::io::{ReadBitsLtr, vlc::*};
+use crate::bits::{BitReader, Vlc};
 
 use lazy_static::lazy_static;
 
@@ -480,122 +482,50 @@ static SPECTRUM_TABLES: [VlcTable; 11] = [
     VlcTable { codes: &SPECTRUM_CODEBOOK11_CODES, lens: &SPECTRUM_CODEBOOK11_LENS },
 ];
 
-/// Make a codebook that returns the index of the read code.
-trait MakeBasicCodebook {
-    type ValueType;
-    fn new(codebook: Codebook<Entry16x16>) -> Self;
-}
-
-/// Make a codebook that returns a value.
-trait MakeValueCodebook {
-    type ValueType;
-    fn new(codebook: Codebook<Entry16x16>, values: Box<[Self::ValueType]>) -> Self;
-}
-
 /// Codebook for spectral quads.
-#[derive(Default)]
 pub struct QuadsCodebook {
-    codebook: Codebook<Entry16x16>,
+    vlc: Vlc,
 }
 
 impl QuadsCodebook {
     #[inline(always)]
-    pub fn read_quant<B: ReadBitsLtr>(&self, bs: &mut B) -> std::io::Result<(u8, u8, u8, u8)> {
-        bs.read_codebook(&self.codebook).map(|(cw, _)| AAC_QUADS[cw as usize])
+    pub fn read_quant(&self, bs: &mut BitReader<'_>) -> std::io::Result<(u8, u8, u8, u8)> {
+        bs.read_codebook(&self.vlc).map(|(cw, _)| AAC_QUADS[cw as usize])
     }
 }
 
-impl MakeBasicCodebook for QuadsCodebook {
-    type ValueType = (u8, u8, u8, u8);
-
-    fn new(codebook: Codebook<Entry16x16>) -> Self {
-        Self { codebook }
-    }
+fn make_quads(table: &VlcTable) -> QuadsCodebook {
+    QuadsCodebook { vlc: Vlc::new(table.codes, table.lens) }
 }
 
 /// Codebook for spectral pairs.
-#[derive(Default)]
 pub struct PairsCodebook {
-    codebook: Codebook<Entry16x16>,
+    vlc: Vlc,
     values: Box<[(f32, f32)]>,
 }
 
 impl PairsCodebook {
     #[inline(always)]
-    pub fn read_dequant<B: ReadBitsLtr>(&self, bs: &mut B) -> std::io::Result<(f32, f32)> {
-        bs.read_codebook(&self.codebook).map(|(cw, _)| self.values[cw as usize])
+    pub fn read_dequant(&self, bs: &mut BitReader<'_>) -> std::io::Result<(f32, f32)> {
+        bs.read_codebook(&self.vlc).map(|(cw, _)| self.values[cw as usize])
     }
 }
 
-impl MakeValueCodebook for PairsCodebook {
-    type ValueType = (f32, f32);
-
-    fn new(codebook: Codebook<Entry16x16>, values: Box<[Self::ValueType]>) -> Self {
-        Self { codebook, values }
-    }
+fn make_pairs(table: &VlcTable, f: fn(usize) -> (f32, f32)) -> PairsCodebook {
+    PairsCodebook { vlc: Vlc::new(table.codes, table.lens), values: (0..table.codes.len()).map(f).collect() }
 }
 
 /// Codebook for spectral pairs with an escape code.
 pub struct EscapeCodebook {
-    codebook: Codebook<Entry16x16>,
+    vlc: Vlc,
     values: Box<[(u16, u16)]>,
 }
 
 impl EscapeCodebook {
     #[inline(always)]
-    pub fn read_quant<B: ReadBitsLtr>(&self, bs: &mut B) -> std::io::Result<(u16, u16)> {
-        bs.read_codebook(&self.codebook).map(|(cw, _)| self.values[cw as usize])
+    pub fn read_quant(&self, bs: &mut BitReader<'_>) -> std::io::Result<(u16, u16)> {
+        bs.read_codebook(&self.vlc).map(|(cw, _)| self.values[cw as usize])
     }
-}
-
-impl MakeValueCodebook for EscapeCodebook {
-    type ValueType = (u16, u16);
-
-    fn new(codebook: Codebook<Entry16x16>, values: Box<[Self::ValueType]>) -> Self {
-        Self { codebook, values }
-    }
-}
-
-/// Given an AAC table containing a list of variable length codes and the length of each code,
-/// generate a codebook.
-fn make_raw_codebook(table: &VlcTable) -> Codebook<Entry16x16> {
-    assert_eq!(table.codes.len(), table.lens.len());
-
-    let len = table.codes.len() as u16;
-
-    // Generate the indicies for each code.
-    let indicies: Vec<u16> = (0..len).collect();
-
-    // Generate the codebook.
-    let mut builder = CodebookBuilder::new(BitOrder::Verbatim);
-
-    // Read in 8-bit blocks.
-    builder.bits_per_read(8);
-
-    builder.make(table.codes, table.lens, &indicies).expect("valid static codebook data")
-}
-
-/// Generate a codebook, but also generate a list of values for each variable length code using
-/// the function `f`. The function `f` maps the index of a code to a value.
-fn make_value_codebook<C, F>(table: &VlcTable, f: F) -> C
-where
-    C: MakeValueCodebook,
-    F: Fn(usize) -> C::ValueType,
-{
-    let codebook = make_raw_codebook(table);
-
-    // Generate values for the codebook.
-    let values: Vec<C::ValueType> = (0..table.codes.len()).map(f).collect();
-
-    C::new(codebook, values.into_boxed_slice())
-}
-
-/// Generate a codebook without any stored values.
-fn make_basic_codebook<C>(table: &VlcTable) -> C
-where
-    C: MakeBasicCodebook,
-{
-    C::new(make_raw_codebook(table))
 }
 
 /// Inverse quantization.
@@ -626,43 +556,35 @@ fn escape_pair<const MOD: usize>(cw: usize) -> (u16, u16) {
 
 lazy_static! {
     pub static ref QUADS: [QuadsCodebook; 4] = [
-        make_basic_codebook(&SPECTRUM_TABLES[0]),
-        make_basic_codebook(&SPECTRUM_TABLES[1]),
-        make_basic_codebook(&SPECTRUM_TABLES[2]),
-        make_basic_codebook(&SPECTRUM_TABLES[3]),
+        make_quads(&SPECTRUM_TABLES[0]),
+        make_quads(&SPECTRUM_TABLES[1]),
+        make_quads(&SPECTRUM_TABLES[2]),
+        make_quads(&SPECTRUM_TABLES[3]),
     ];
 }
 
 lazy_static! {
     pub static ref PAIRS: [PairsCodebook; 6] = [
-        make_value_codebook(&SPECTRUM_TABLES[4], signed_pair::<9>),
-        make_value_codebook(&SPECTRUM_TABLES[5], signed_pair::<9>),
-        make_value_codebook(&SPECTRUM_TABLES[6], unsigned_pair::<8>),
-        make_value_codebook(&SPECTRUM_TABLES[7], unsigned_pair::<8>),
-        make_value_codebook(&SPECTRUM_TABLES[8], unsigned_pair::<13>),
-        make_value_codebook(&SPECTRUM_TABLES[9], unsigned_pair::<13>),
+        make_pairs(&SPECTRUM_TABLES[4], signed_pair::<9>),
+        make_pairs(&SPECTRUM_TABLES[5], signed_pair::<9>),
+        make_pairs(&SPECTRUM_TABLES[6], unsigned_pair::<8>),
+        make_pairs(&SPECTRUM_TABLES[7], unsigned_pair::<8>),
+        make_pairs(&SPECTRUM_TABLES[8], unsigned_pair::<13>),
+        make_pairs(&SPECTRUM_TABLES[9], unsigned_pair::<13>),
     ];
 }
 
 lazy_static! {
-    pub static ref ESC: EscapeCodebook = make_value_codebook(&SPECTRUM_TABLES[10], escape_pair::<17>);
+    pub static ref ESC: EscapeCodebook = {
+        let table = &SPECTRUM_TABLES[10];
+        EscapeCodebook {
+            vlc: Vlc::new(table.codes, table.lens),
+            values: (0..table.codes.len()).map(escape_pair::<17>).collect(),
+        }
+    };
 }
 
 lazy_static! {
-    pub static ref SCALEFACTORS: Codebook<Entry8x16> = {
-        assert_eq!(SCF_CODEBOOK_CODES.len(), SCF_CODEBOOK_LENS.len());
-
-        let len = SCF_CODEBOOK_CODES.len() as u8;
-
-        // Generate the values for the codebook.
-        let values: Vec<u8> = (0..len).collect();
-
-        // Generate the codebook.
-        let mut builder = CodebookBuilder::new(BitOrder::Verbatim);
-
-        // Read in 8-bit blocks.
-        builder.bits_per_read(8);
-
-        builder.make(&SCF_CODEBOOK_CODES, &SCF_CODEBOOK_LENS, &values).expect("valid static codebook data")
-    };
+    /// Symbols are the scale factor differences plus 60.
+    pub static ref SCALEFACTORS: Vlc = Vlc::new(&SCF_CODEBOOK_CODES, &SCF_CODEBOOK_LENS);
 }

@@ -14,8 +14,8 @@
 // Modified for debut (2026): no synthesis here (`lib.rs` mixes the channels' spectra). See
 // README.md.
 
+use crate::bits::BitReader;
 use symphonia_core::errors::{Result, decode_error};
-use symphonia_core::io::ReadBitsLtr;
 
 use symphonia_common::mpeg::audio::AudioObjectType;
 
@@ -51,12 +51,12 @@ impl ChannelPair {
         self.ics1.reset();
     }
 
-    pub fn decode_ga_sce<B: ReadBitsLtr>(&mut self, bs: &mut B, aot: AudioObjectType) -> Result<()> {
+    pub fn decode_ga_sce(&mut self, bs: &mut BitReader<'_>, aot: AudioObjectType) -> Result<()> {
         self.ics0.decode(bs, &mut self.lcg, aot, false)?;
         Ok(())
     }
 
-    pub fn decode_ga_cpe<B: ReadBitsLtr>(&mut self, bs: &mut B, aot: AudioObjectType) -> Result<()> {
+    pub fn decode_ga_cpe(&mut self, bs: &mut BitReader<'_>, aot: AudioObjectType) -> Result<()> {
         let common_window = bs.read_bool()?;
 
         if common_window {

@@ -45,11 +45,11 @@
 use symphonia_common::mpeg::audio::{AudioObjectType, AudioSpecificConfig};
 use symphonia_core::codecs::audio::AudioCodecParameters;
 use symphonia_core::codecs::audio::well_known::CODEC_ID_AAC;
-use symphonia_core::io::{BitReaderLtr, FiniteBitStream, ReadBitsLtr};
 
 use symphonia_core::errors::unsupported_error;
 pub use symphonia_core::errors::{Error, Result};
 
+mod bits;
 mod codebooks;
 mod common;
 mod cpe;
@@ -57,6 +57,7 @@ mod ics;
 mod synth;
 mod window;
 
+use bits::BitReader;
 use common::*;
 pub use synth::FRAME;
 
@@ -168,7 +169,7 @@ impl AnalysisDecoder {
     /// Decodes one raw AAC frame, appending its [`FRAME`] mono samples at half the rate to
     /// `out`. On an error nothing is appended and the overlap is kept.
     pub fn decode(&mut self, data: &[u8], out: &mut Vec<f32>) -> Result<()> {
-        let mut bs = BitReaderLtr::new(data);
+        let mut bs = bits::BitReader::new(data);
         let elements = self.decode_ga(&mut bs)?;
         self.synth_frame(elements);
         out.extend_from_slice(&self.frame[..]);
@@ -189,7 +190,7 @@ impl AnalysisDecoder {
     }
 
     /// Reads a frame's elements; returns how many channel elements it held.
-    fn decode_ga<B: ReadBitsLtr + FiniteBitStream>(&mut self, bs: &mut B) -> Result<usize> {
+    fn decode_ga(&mut self, bs: &mut BitReader<'_>) -> Result<usize> {
         let aot = AudioObjectType::Lc;
         let mut cur_pair = 0;
         let mut cur_ch = 0;

@@ -10,15 +10,17 @@
 // This Source Code Form is subject to the terms of the Mozilla Public
 // License, v. 2.0. If a copy of the MPL was not distributed with this
 // file, You can obtain one at https://mozilla.org/MPL/2.0/.
+//
+// Modified for debut (2026): `bits::BitReader` in place of symphonia's. See README.md.
 
+use crate::bits::BitReader;
 use symphonia_core::errors::{Result, unsupported_error};
-use symphonia_core::io::ReadBitsLtr;
 
 #[derive(Clone, Copy)]
 pub struct LtpData {}
 
 impl LtpData {
-    pub fn read<B: ReadBitsLtr>(bs: &mut B) -> Result<Option<Self>> {
+    pub fn read(bs: &mut BitReader<'_>) -> Result<Option<Self>> {
         let predictor_data_present = bs.read_bool()?;
 
         if !predictor_data_present {

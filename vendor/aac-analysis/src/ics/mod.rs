@@ -14,9 +14,8 @@
 // Modified for debut (2026): no synthesis here (the spectrum is finished in place, see
 // `finish`; `synth.rs` synthesises mixed channels), no logging. See README.md.
 
+use crate::bits::BitReader;
 use symphonia_core::errors::{Result, decode_error};
-use symphonia_core::io::ReadBitsLtr;
-use symphonia_core::io::vlc::{Codebook, Entry8x16};
 
 use symphonia_common::mpeg::audio::AudioObjectType;
 
@@ -115,7 +114,7 @@ impl IcsInfo {
     }
 
     /// this method should be called from Ics::decode_info() which will perform additional validations for max_sfb
-    pub fn decode<B: ReadBitsLtr>(&mut self, bs: &mut B) -> Result<()> {
+    pub fn decode(&mut self, bs: &mut BitReader<'_>) -> Result<()> {
         self.prev_window_sequence = self.window_sequence;
         self.prev_window_shape = self.window_shape;
 
@@ -213,7 +212,7 @@ impl Ics {
         self.info = IcsInfo::new();
     }
 
-    fn decode_section_data<B: ReadBitsLtr>(&mut self, bs: &mut B) -> Result<()> {
+    fn decode_section_data(&mut self, bs: &mut BitReader<'_>) -> Result<()> {
         let sect_bits = if self.info.long_win { 5 } else { 3 };
         let sect_esc_val = (1 << sect_bits) - 1;
 
@@ -279,7 +278,7 @@ impl Ics {
         self.sfb_cb[g][sfb] == INTENSITY_HCB
     }
 
-    pub fn decode_info<B: ReadBitsLtr>(&mut self, bs: &mut B) -> Result<()> {
+    pub fn decode_info(&mut self, bs: &mut BitReader<'_>) -> Result<()> {
         self.info.decode(bs)?;
 
         // validate info.max_sfb - it should not be bigger than bands array len - 1
@@ -289,13 +288,13 @@ impl Ics {
         Ok(())
     }
 
-    fn decode_scale_factor_data<B: ReadBitsLtr>(&mut self, bs: &mut B) -> Result<()> {
+    fn decode_scale_factor_data(&mut self, bs: &mut BitReader<'_>) -> Result<()> {
         let mut noise_pcm_flag = true;
         let mut scf_intensity = -INTENSITY_SCALE_MIN;
         let mut scf_noise = i16::from(self.global_gain) - 90 - NORMAL_SCALE_MIN;
         let mut scf_normal = i16::from(self.global_gain);
 
-        let scf_cb: &Codebook<Entry8x16> = &codebooks::SCALEFACTORS;
+        let scf_cb: &crate::bits::Vlc = &codebooks::SCALEFACTORS;
 
         let table_normal_scf: &[f32; NORMAL_SCF_TABLE_LEN] = &NORMAL_SCF_TABLE;
         let table_intensity_scf: &[f32; 256] = &INTENSITY_SCF_TABLE;
@@ -305,7 +304,7 @@ impl Ics {
                 self.scales[g][sfb] = if self.is_zero(g, sfb) {
                     0.0
                 } else if self.is_intensity(g, sfb) {
-                    scf_intensity += i16::from(bs.read_codebook(scf_cb)?.0) - 60;
+                    scf_intensity += (bs.read_codebook(scf_cb)?.0 as i16) - 60;
 
                     // Valid range is -155 to 100. Value offset by 155 for lookup table indexing.
                     validate!((scf_intensity >= 0) && (scf_intensity < 256));
@@ -316,7 +315,7 @@ impl Ics {
                         noise_pcm_flag = false;
                         scf_noise += (bs.read_bits_leq32(9)? as i16) - 256;
                     } else {
-                        scf_noise += i16::from(bs.read_codebook(scf_cb)?.0) - 60;
+                        scf_noise += (bs.read_codebook(scf_cb)?.0 as i16) - 60;
                     }
 
                     // Valid range is -100 to 155. Value offset by 100 for lookup table indexing.
@@ -324,7 +323,7 @@ impl Ics {
 
                     table_normal_scf[scf_noise as usize]
                 } else {
-                    scf_normal += i16::from(bs.read_codebook(scf_cb)?.0) - 60;
+                    scf_normal += (bs.read_codebook(scf_cb)?.0 as i16) - 60;
 
                     // Valid range is -100 to 155. Value offset by 100 for lookup table indexing.
                     validate!((scf_normal >= 0) && (scf_normal < 256));
@@ -340,7 +339,7 @@ impl Ics {
         if self.info.long_win { self.sbinfo.long_bands } else { self.sbinfo.short_bands }
     }
 
-    fn decode_spectrum<B: ReadBitsLtr>(&mut self, bs: &mut B, lcg: &mut Lcg) -> Result<()> {
+    fn decode_spectrum(&mut self, bs: &mut BitReader<'_>, lcg: &mut Lcg) -> Result<()> {
         // Zero all spectral coefficients.
         self.coeffs.fill(0.0);
 
@@ -385,9 +384,9 @@ impl Ics {
         Ok(())
     }
 
-    pub fn decode<B: ReadBitsLtr>(
+    pub fn decode(
         &mut self,
-        bs: &mut B,
+        bs: &mut BitReader<'_>,
         lcg: &mut Lcg,
         aot: AudioObjectType,
         common_window: bool,
@@ -461,8 +460,8 @@ fn decode_sign(val: u32) -> f32 {
     1.0 - 2.0 * val as f32
 }
 
-fn decode_quads_unsigned<B: ReadBitsLtr>(
-    bs: &mut B,
+fn decode_quads_unsigned(
+    bs: &mut BitReader<'_>,
     cb: &codebooks::QuadsCodebook,
     scale: f32,
     dst: &mut [f32],
@@ -472,26 +471,22 @@ fn decode_quads_unsigned<B: ReadBitsLtr>(
 
     for out in dst.chunks_exact_mut(4) {
         let (a, b, c, d) = cb.read_quant(bs)?;
-
-        if a != 0 {
-            out[0] = decode_sign(bs.read_bit()?) * iquant[a as usize];
-        }
-        if b != 0 {
-            out[1] = decode_sign(bs.read_bit()?) * iquant[b as usize];
-        }
-        if c != 0 {
-            out[2] = decode_sign(bs.read_bit()?) * iquant[c as usize];
-        }
-        if d != 0 {
-            out[3] = decode_sign(bs.read_bit()?) * iquant[d as usize];
+        // One sign bit per nonzero value, in order: read them at once, then pick each
+        // value's bit without branching on the data.
+        let nz = [a != 0, b != 0, c != 0, d != 0].map(u32::from);
+        let signs = bs.read_bits_leq32(nz[0] + nz[1] + nz[2] + nz[3])?;
+        // A value's bit sits above those of the nonzero values after it.
+        let shift = [nz[1] + nz[2] + nz[3], nz[2] + nz[3], nz[3], 0];
+        for (i, q) in [a, b, c, d].into_iter().enumerate() {
+            out[i] = decode_sign((signs >> shift[i]) & nz[i]) * iquant[q as usize];
         }
     }
 
     Ok(())
 }
 
-fn decode_quads_signed<B: ReadBitsLtr>(
-    bs: &mut B,
+fn decode_quads_signed(
+    bs: &mut BitReader<'_>,
     cb: &codebooks::QuadsCodebook,
     scale: f32,
     dst: &mut [f32],
@@ -510,8 +505,8 @@ fn decode_quads_signed<B: ReadBitsLtr>(
     Ok(())
 }
 
-fn decode_pairs_signed<B: ReadBitsLtr>(
-    bs: &mut B,
+fn decode_pairs_signed(
+    bs: &mut BitReader<'_>,
     cb: &codebooks::PairsCodebook,
     scale: f32,
     dst: &mut [f32],
@@ -525,17 +520,18 @@ fn decode_pairs_signed<B: ReadBitsLtr>(
     Ok(())
 }
 
-fn decode_pairs_unsigned<B: ReadBitsLtr>(
-    bs: &mut B,
+fn decode_pairs_unsigned(
+    bs: &mut BitReader<'_>,
     cb: &codebooks::PairsCodebook,
     scale: f32,
     dst: &mut [f32],
 ) -> Result<()> {
     for out in dst.chunks_exact_mut(2) {
         let (x, y) = cb.read_dequant(bs)?;
-
-        let sign_x = if x != 0.0 { decode_sign(bs.read_bit()?) } else { 1.0 };
-        let sign_y = if y != 0.0 { decode_sign(bs.read_bit()?) } else { 1.0 };
+        let (nx, ny) = (u32::from(x != 0.0), u32::from(y != 0.0));
+        let signs = bs.read_bits_leq32(nx + ny)?;
+        let sign_x = decode_sign((signs >> ny) & nx);
+        let sign_y = decode_sign(signs & ny);
 
         out[0] = sign_x * x * scale;
         out[1] = sign_y * y * scale;
@@ -544,8 +540,8 @@ fn decode_pairs_unsigned<B: ReadBitsLtr>(
     Ok(())
 }
 
-fn decode_pairs_unsigned_escape<B: ReadBitsLtr>(
-    bs: &mut B,
+fn decode_pairs_unsigned_escape(
+    bs: &mut BitReader<'_>,
     cb: &codebooks::EscapeCodebook,
     scale: f32,
     dst: &mut [f32],
@@ -556,8 +552,10 @@ fn decode_pairs_unsigned_escape<B: ReadBitsLtr>(
         let (a, b) = cb.read_quant(bs)?;
 
         // Read the signs of the dequantized samples.
-        let sign_x = if a != 0 { decode_sign(bs.read_bit()?) } else { 1.0 };
-        let sign_y = if b != 0 { decode_sign(bs.read_bit()?) } else { 1.0 };
+        let (na, nb) = (u32::from(a != 0), u32::from(b != 0));
+        let signs = bs.read_bits_leq32(na + nb)?;
+        let sign_x = decode_sign((signs >> nb) & na);
+        let sign_y = decode_sign(signs & nb);
 
         let x = iquant[if a == 16 { read_escape(bs)? } else { a } as usize];
         let y = iquant[if b == 16 { read_escape(bs)? } else { b } as usize];
@@ -568,7 +566,7 @@ fn decode_pairs_unsigned_escape<B: ReadBitsLtr>(
     Ok(())
 }
 
-fn read_escape<B: ReadBitsLtr>(bs: &mut B) -> Result<u16> {
+fn read_escape(bs: &mut BitReader<'_>) -> Result<u16> {
     let n = bs.read_unary_ones()?;
 
     validate!(n < 9);
@@ -582,7 +580,6 @@ fn read_escape<B: ReadBitsLtr>(bs: &mut B) -> Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use symphonia_core::io::BitReaderLtr;
 
     #[test]
     fn decode_section_data_rejects_excess_zero_length_sections() {
@@ -600,7 +597,7 @@ mod tests {
         ics.info.window_groups = 1;
         ics.info.max_sfb = 1;
 
-        let mut bs = BitReaderLtr::new(&buf);
+        let mut bs = BitReader::new(&buf);
         assert!(ics.decode_section_data(&mut bs).is_err());
     }
 }

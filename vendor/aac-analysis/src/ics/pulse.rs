@@ -13,8 +13,8 @@
 //
 // Modified for debut (2026): module paths only. See README.md.
 
+use crate::bits::BitReader;
 use symphonia_core::errors::Result;
-use symphonia_core::io::ReadBitsLtr;
 
 use crate::common::{MAX_SFBS, MAX_WINDOWS};
 
@@ -42,7 +42,7 @@ pub struct Pulse {
 }
 
 impl Pulse {
-    pub fn read<B: ReadBitsLtr>(bs: &mut B) -> Result<Option<Self>> {
+    pub fn read(bs: &mut BitReader<'_>) -> Result<Option<Self>> {
         let pulse_data_present = bs.read_bool()?;
 
         if !pulse_data_present {

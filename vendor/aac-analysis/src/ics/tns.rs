@@ -13,8 +13,8 @@
 //
 // Modified for debut (2026): module paths only. See README.md.
 
+use crate::bits::BitReader;
 use symphonia_core::errors::Result;
-use symphonia_core::io::ReadBitsLtr;
 
 use std::f32::consts;
 
@@ -38,7 +38,7 @@ impl TnsCoeffs {
         Self { length: 0, order: 0, direction: false, coef: [0.0; TNS_MAX_ORDER + 1] }
     }
 
-    fn read<B: ReadBitsLtr>(&mut self, bs: &mut B, long_win: bool, coef_res: bool, max_order: usize) -> Result<()> {
+    fn read(&mut self, bs: &mut BitReader<'_>, long_win: bool, coef_res: bool, max_order: usize) -> Result<()> {
         self.length = bs.read_bits_leq32(if long_win { 6 } else { 4 })? as usize;
         self.order = bs.read_bits_leq32(if long_win { 5 } else { 3 })? as usize;
 
@@ -103,7 +103,7 @@ pub struct Tns {
 }
 
 impl Tns {
-    pub fn read<B: ReadBitsLtr>(bs: &mut B, info: &IcsInfo, is_lc: bool) -> Result<Option<Self>> {
+    pub fn read(bs: &mut BitReader<'_>, info: &IcsInfo, is_lc: bool) -> Result<Option<Self>> {
         let tns_data_present = bs.read_bool()?;
 
         if !tns_data_present {
