@@ -4,6 +4,7 @@
 
 use std::io::Cursor;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::formats::probe::Hint;
@@ -158,4 +159,46 @@ pub fn symphonia_mono_at_analysis_rate(bytes: &[u8], extension: &str) -> (Vec<f3
     let reference = resample_mono(full, rate, 22_050).unwrap();
     let fast = resample_mono(ours.samples.clone(), ours.sample_rate, 22_050).unwrap();
     (reference, fast, ours)
+}
+
+/// Decode time of symphonia + downmix + resampling and of the analysis decoder on the bench
+/// audio with extension `ext` (30 s clips, then full tracks, when present): whole files both
+/// ways, then the analysis decoder on the centre 30 s as `load` asks. Medians of 7, one
+/// thread; printed, with the log-mel agreement, for the `#[ignore]`d timing tests.
+pub fn print_decode_times(ext: &str) {
+    for path in bench_files(ext) {
+        let bytes = std::fs::read(&path).unwrap();
+        let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            let t = Instant::now();
+            let (full, rate) = symphonia_mono(&bytes);
+            a = resample_mono(full, rate, 22_050).unwrap();
+            ts.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let ours = decode_ours(&bytes, ext, None);
+            b = resample_mono(ours.samples, ours.sample_rate, 22_050).unwrap();
+            tf.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            std::hint::black_box(decode_ours(&bytes, ext, Some(30.0)));
+            tc.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
+        eprintln!(
+            "{}: symphonia + downmix + resampling {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
+             log-mel max {max:.3} dB, mean {mean:.4} dB",
+            path.display(),
+            median(ts),
+            median(tf),
+            median(tc)
+        );
+    }
+}
+
+/// The next value of a xorshift64 generator: the corrupt-packet tests' mutations.
+pub fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
 }

@@ -79,17 +79,16 @@ fn message(e: &vorbis_analysis::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use std::io::Cursor;
-    use std::time::Instant;
 
     use symphonia::core::formats::probe::Hint;
     use symphonia::core::formats::{FormatOptions, TrackType};
     use symphonia::core::io::MediaSourceStream;
     use symphonia::core::meta::MetadataOptions;
 
+    use crate::audio::DecodedAudio;
     use crate::audio::test_support::{
-        bounded_diff, decode_ours, fixture, log_mel, snr_below, symphonia_mono, symphonia_mono_at_analysis_rate,
+        bounded_diff, decode_ours, fixture, log_mel, snr_below, symphonia_mono_at_analysis_rate,
     };
-    use crate::audio::{DecodedAudio, resample_mono};
 
     use super::*;
 
@@ -142,14 +141,12 @@ mod tests {
         let mut decoder = make(params.audio().unwrap(), &DecodeBudget::default()).expect("44.1 kHz Vorbis");
         assert_eq!(decoder.decimation(), 2);
         let mut out = Vec::new();
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut errors = 0;
         while let Ok(Some(mut packet)) = format.next_packet() {
             // Flip bytes, cut packets short, empty them, set the header-packet bit.
             let data = packet.data.to_vec();
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            let rng = crate::audio::test_support::xorshift(&mut state);
             let mutated: Vec<u8> = match rng % 4 {
                 0 => {
                     data.iter().enumerate().map(|(i, &b)| if i as u64 % 7 == rng % 7 { b ^ 0x5a } else { b }).collect()
@@ -186,40 +183,12 @@ mod tests {
         assert!(make(&other, &DecodeBudget::default()).is_none());
     }
 
-    /// Decode time of symphonia + downmix + halfband and of the analysis decoder on the bench
-    /// clips (30 s, 44.1 kHz stereo) and full tracks, when present, whole files both ways,
-    /// then the analysis decoder on the centre 30 s as `load` asks: `cargo test --release -p
-    /// debut --lib audio::vorbis -- --ignored --nocapture`. Medians of 7, one thread; no
-    /// assertion on time.
+    /// [`print_decode_times`](crate::audio::test_support::print_decode_times) on the bench
+    /// Ogg Vorbis: `cargo test --release -p debut --lib audio::vorbis -- --ignored
+    /// --nocapture`. No assertion on time.
     #[test]
     #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
     fn decode_times_on_the_bench_clips() {
-        use crate::audio::test_support::{bench_files, median};
-        for path in bench_files("ogg") {
-            let bytes = std::fs::read(&path).unwrap();
-            let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            for _ in 0..7 {
-                let t = Instant::now();
-                let (full, rate) = symphonia_mono(&bytes);
-                a = resample_mono(full, rate, 22_050).unwrap();
-                ts.push(t.elapsed().as_secs_f64() * 1e3);
-                let t = Instant::now();
-                b = ours(&bytes, None).samples;
-                tf.push(t.elapsed().as_secs_f64() * 1e3);
-                let t = Instant::now();
-                std::hint::black_box(ours(&bytes, Some(30.0)));
-                tc.push(t.elapsed().as_secs_f64() * 1e3);
-            }
-            let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
-            eprintln!(
-                "{}: symphonia + downmix + halfband {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
-                 log-mel max {max:.3} dB, mean {mean:.4} dB",
-                path.display(),
-                median(ts),
-                median(tf),
-                median(tc)
-            );
-        }
+        crate::audio::test_support::print_decode_times("ogg");
     }
 }

@@ -1,5 +1,4 @@
 use std::io::Cursor;
-use std::time::Instant;
 
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::errors::Error as SymError;
@@ -9,10 +8,8 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
 use super::*;
-use crate::audio::resample_mono;
 use crate::audio::test_support::{
-    bench_files, bounded_diff, decode_ours, fixture, log_mel, median, snr_below, symphonia_mono,
-    symphonia_mono_at_analysis_rate,
+    bounded_diff, decode_ours, fixture, log_mel, print_decode_times, snr_below, symphonia_mono_at_analysis_rate,
 };
 
 /// Every AAC fixture at 44.1 or 48 kHz, and the extension it is named by.
@@ -96,7 +93,7 @@ fn corrupt_frames_are_symphonia_errors_and_never_panic() {
     let mut decoder = make(&params, &DecodeBudget::default()).expect("44.1 kHz AAC-LC");
     assert_eq!(decoder.decimation(), 2);
     let mut out = Vec::new();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let (mut errors, mut decoded) = (0, 0);
     for _ in 0..4 {
         let (mut format, _) = open(bytes.clone());
@@ -104,9 +101,7 @@ fn corrupt_frames_are_symphonia_errors_and_never_panic() {
         while let Ok(Some(mut packet)) = format.next_packet() {
             // Flip bytes, cut frames short, empty them, or set random element ids.
             let data = packet.data.to_vec();
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            let rng = crate::audio::test_support::xorshift(&mut state);
             let mutated: Vec<u8> = match rng % 4 {
                 0 => data
                     .iter()
@@ -152,38 +147,10 @@ fn other_rates_and_channel_budgets_go_to_symphonia() {
     assert!(make(&other, &DecodeBudget::default()).is_none());
 }
 
-/// Decode time of symphonia + downmix + halfband and of the analysis decoder on the bench
-/// clips (30 s, 44.1 kHz stereo) and full tracks, when present, whole files both ways, then
-/// the analysis decoder on the centre 30 s as `load` asks: `cargo test --release -p debut
-/// --lib audio::aac -- --ignored --nocapture`. Medians of 7, one thread; no assertion on time.
+/// [`print_decode_times`] on the bench AAC: `cargo test --release -p debut --lib audio::aac --
+/// --ignored --nocapture`. No assertion on time.
 #[test]
 #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
 fn decode_times_on_the_bench_clips() {
-    for path in bench_files("m4a") {
-        let bytes = std::fs::read(&path).unwrap();
-        let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for _ in 0..7 {
-            let t = Instant::now();
-            let (full, rate) = symphonia_mono(&bytes);
-            a = resample_mono(full, rate, 22_050).unwrap();
-            ts.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            let ours = decode_ours(&bytes, "m4a", None);
-            b = resample_mono(ours.samples, ours.sample_rate, 22_050).unwrap();
-            tf.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            std::hint::black_box(decode_ours(&bytes, "m4a", Some(30.0)));
-            tc.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
-        eprintln!(
-            "{}: symphonia + downmix + halfband {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
-             log-mel max {max:.3} dB, mean {mean:.4} dB",
-            path.display(),
-            median(ts),
-            median(tf),
-            median(tc)
-        );
-    }
+    print_decode_times("m4a");
 }
