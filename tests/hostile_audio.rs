@@ -94,11 +94,8 @@ fn mutated_fixtures_never_panic() {
     assert!(ok > 0 && rejected > 0, "mutations should both survive and fail: {ok} decoded, {rejected} rejected");
 }
 
-#[test]
-fn non_finite_float_samples_are_rejected_as_corrupt() {
-    // A 32-bit float WAV holding a NaN.
-    let mut samples: Vec<f32> = (0..22_050).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
-    samples[1000] = f32::NAN;
+/// A mono 32-bit float WAV at `rate` holding `samples`.
+fn float_wav(samples: &[f32], rate: u32) -> Vec<u8> {
     let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
     let mut wav = Vec::new();
     wav.extend_from_slice(b"RIFF");
@@ -107,15 +104,39 @@ fn non_finite_float_samples_are_rejected_as_corrupt() {
     wav.extend_from_slice(&16u32.to_le_bytes());
     wav.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
     wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&22_050u32.to_le_bytes());
-    wav.extend_from_slice(&(22_050u32 * 4).to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 4).to_le_bytes());
     wav.extend_from_slice(&4u16.to_le_bytes());
     wav.extend_from_slice(&32u16.to_le_bytes());
     wav.extend_from_slice(b"data");
     wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
     wav.extend_from_slice(&data);
-    let err = audio::load(wav, &SourceHint::default(), &AudioConfig::default()).unwrap_err();
+    wav
+}
+
+#[test]
+fn non_finite_float_samples_are_rejected_as_corrupt() {
+    let mut samples: Vec<f32> = (0..22_050).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+    samples[1000] = f32::NAN;
+    let err = audio::load(float_wav(&samples, 22_050), &SourceHint::default(), &AudioConfig::default()).unwrap_err();
     assert_eq!(err.kind(), "corrupt", "{err}");
+}
+
+/// Found by fuzzing: finite float samples of 1e30 overflowed inside rubato's FFT (to NaN,
+/// then a panic) and would overflow the spectrogram's power. Samples far beyond any audio are
+/// corrupt, at every rate; loud but plausible ones (60 dB over full scale) still decode.
+#[test]
+fn float_samples_far_beyond_full_scale_are_rejected_as_corrupt() {
+    let tone: Vec<f32> = (0..22_050).map(|i| (i as f32 * 0.01).sin()).collect();
+    for rate in [5_666, 22_050, 44_100] {
+        let huge: Vec<f32> = tone.iter().map(|s| s * 1e30).collect();
+        let err = audio::load(float_wav(&huge, rate), &SourceHint::default(), &AudioConfig::default()).unwrap_err();
+        assert_eq!(err.kind(), "corrupt", "{rate} Hz: {err}");
+        assert!(err.to_string().contains("beyond any audio"), "{err}");
+        let loud: Vec<f32> = tone.iter().map(|s| s * 1e3).collect();
+        let clip = audio::load(float_wav(&loud, rate), &SourceHint::default(), &AudioConfig::default()).unwrap();
+        assert!(clip.samples.iter().all(|s| s.is_finite()));
+    }
 }
 
 #[test]

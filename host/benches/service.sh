@@ -28,7 +28,7 @@ done
 python3 - "$root" "$audio_dir" "$copies" > "$work/releases.jsonl" <<'PY'
 import base64, json, os, sys
 root, audio_dir, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
-types = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
+types = {".wav": "audio/wav", ".flac": "audio/flac", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".m4a": "audio/mp4", ".aac": "audio/aac", ".opus": "audio/ogg"}
 bios = sorted(os.listdir(os.path.join(root, "fixtures/bios")))
 files = sorted(f for f in os.listdir(audio_dir) if os.path.splitext(f)[1] in types)
 for c in range(copies):

@@ -72,13 +72,38 @@ pub fn decode_mono(
     }
     // WAV and MP3 streams the fast paths can vouch for; they decline everything else to
     // symphonia.
-    if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
-        return result;
+    let decoded = if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
+        result
+    } else if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
+        result
+    } else {
+        decode_symphonia(bytes, hint, span_seconds, budget, started)
+    };
+    decoded.and_then(check_samples)
+}
+
+/// The largest sample magnitude taken: 120 dB over full scale. Float streams can carry any
+/// value; far beyond this, sums in the resampler's and the spectrogram's FFTs overflow f32
+/// (a finite 1e30 becomes infinity, then NaN).
+const MAX_AMPLITUDE: f32 = 1e6;
+
+/// Refuses samples no audio has: NaN, infinity, or magnitudes past [`MAX_AMPLITUDE`], which
+/// would poison every later stage.
+fn check_samples(decoded: DecodedAudio) -> Result<DecodedAudio, DecodeError> {
+    // A fold rather than `any`: no early exit, so it vectorises.
+    let (nonfinite, peak) =
+        decoded.samples.iter().fold((false, 0.0f32), |(bad, peak), s| (bad | !s.is_finite(), peak.max(s.abs())));
+    if nonfinite {
+        return Err(DecodeError::Corrupt { detail: "the stream contains NaN or infinite samples".into() });
     }
-    if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
-        return result;
+    if peak > MAX_AMPLITUDE {
+        return Err(DecodeError::Corrupt {
+            detail: format!(
+                "samples reach {peak:e}, beyond any audio (the limit is {MAX_AMPLITUDE:e}, 120 dB over full scale)"
+            ),
+        });
     }
-    decode_symphonia(bytes, hint, span_seconds, budget, started)
+    Ok(decoded)
 }
 
 /// [`decode_mono`] by symphonia alone, after the byte checks.
@@ -321,10 +346,6 @@ pub(super) fn decode_symphonia(
     }
     if declared_frames.is_none() && truncated && bad_packets > 0 {
         return Err(DecodeError::Truncated { detail: "the stream ends mid-packet".into() });
-    }
-    // A float stream can carry NaN or infinity, which would poison every later stage.
-    if mono.iter().any(|s| !s.is_finite()) {
-        return Err(DecodeError::Corrupt { detail: "the stream contains NaN or infinite samples".into() });
     }
     if span_seconds.is_some() && declared_frames.is_none() {
         centre_crop(&mut mono, span_seconds.unwrap_or_default(), out_rate);

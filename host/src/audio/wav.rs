@@ -136,9 +136,6 @@ pub(super) fn decode(
         Sample::I32 => downmix(frames, channels, i32_sample, &mut mono),
         Sample::F32 => downmix(frames, channels, f32_sample, &mut mono),
     }
-    if mono.iter().any(|s| !s.is_finite()) {
-        return None; // symphonia names it
-    }
     Some(Ok(DecodedAudio {
         samples: mono,
         sample_rate: rate,

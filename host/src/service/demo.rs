@@ -29,6 +29,7 @@ pub fn media_type_for(path: &Path) -> &'static str {
         Some("mp3") => "audio/mpeg",
         Some("ogg" | "oga" | "opus") => "audio/ogg",
         Some("m4a" | "mp4") => "audio/mp4",
+        Some("aac") => "audio/aac",
         Some("mkv" | "mka") => "audio/x-matroska",
         Some("webm") => "audio/webm",
         Some("aif" | "aiff") => "audio/aiff",
