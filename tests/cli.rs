@@ -201,3 +201,21 @@ fn the_binary_copied_alone_into_an_empty_directory_runs_embed_and_demo() {
     let (demo, stderr) = run(&["demo", "--tracks", "6", "--backend", "cpu"]);
     assert!(demo.contains("Every release has an output") && demo.contains("audio+text"), "{demo}\n{stderr}");
 }
+
+#[test]
+fn bench_decoders_compares_each_file_with_the_full_rate_path() {
+    let files = ["music_44k_stereo.m4a", "music_44k_stereo.ogg", "music_44k_stereo.mp3", "music_48k_stereo.opus"]
+        .map(|name| fixture("audio").join(name).to_str().unwrap().to_string());
+    let mut args = vec!["bench", "decoders", "--repeat", "1"];
+    args.extend(files.iter().map(String::as_str));
+    let (ok, out, err) = run_debut(&args, &[]);
+    assert!(ok, "{err}");
+    for name in ["music_44k_stereo.m4a", "music_44k_stereo.ogg", "music_44k_stereo.mp3"] {
+        let row = out.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{out}"));
+        // The last two columns: log-mel max and mean against the full-rate path, in dB.
+        let db: Vec<f64> = row.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let (max, mean) = (db[db.len() - 2], db[db.len() - 1]);
+        assert!(max <= 0.25 && mean <= 0.01, "{row}");
+    }
+    assert!(err.contains("music_48k_stereo.opus: skipped"), "{err}");
+}

@@ -15,6 +15,7 @@ mod mono;
 mod mp3;
 mod mp4;
 mod opus;
+pub mod reference;
 mod resample;
 mod vorbis;
 mod wav;

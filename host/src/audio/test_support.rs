@@ -1,48 +1,13 @@
-//! What the analysis decoders' tests share: today's full-rate path as the reference, the
-//! log-mel comparison their parity tests state bounds in, and the bench audio and medians
-//! for the `#[ignore]`d timing tests.
+//! What the analysis decoders' tests share: the full-rate path as the reference and the
+//! log-mel comparison their parity tests state bounds in (both in `audio::reference`), the
+//! fixtures, and the bench audio and medians for the older `#[ignore]`d timing tests.
 
-use std::io::Cursor;
 use std::path::PathBuf;
-use std::time::Instant;
 
-use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
-
+pub use super::reference::bounded_log_mel_diff;
 use crate::audio::{DecodedAudio, SourceHint, decode_mono, resample_mono};
 use crate::spectral::cpu::CpuStft;
-use crate::spectral::{MelParams, MelPlan, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_slaney};
-
-/// Max and mean |reference - ours| in dB over `frames`, in the bands below 90% of
-/// 11 025 Hz (above them lie the resamplers' transition bands) and bins within 60 dB of
-/// the reference frame's peak: the bound `tests/frontend.rs` states against librosa.
-pub fn bounded_log_mel_diff(
-    reference: &MelSpectrogram,
-    ours: &MelSpectrogram,
-    frames: impl Iterator<Item = usize>,
-) -> (f64, f64) {
-    assert_eq!(reference.n_mels, ours.n_mels);
-    let p = MelParams::default();
-    let (lo, hi) = (hz_to_mel_slaney(p.fmin), hz_to_mel_slaney(p.fmax));
-    let n = reference.n_mels;
-    let top = 0.9 * (f64::from(super::ANALYSIS_RATE) / 2.0).min(p.fmax);
-    let bands =
-        (0..n).take_while(|&m| mel_to_hz_slaney(lo + (hi - lo) * (m + 2) as f64 / (n + 1) as f64) <= top).count();
-    let (mut max, mut sum, mut count) = (0.0f64, 0.0f64, 0usize);
-    for t in frames {
-        let peak = (0..n).map(|m| reference.get(m, t)).fold(f32::MIN, f32::max);
-        for m in (0..bands).filter(|&m| reference.get(m, t) > peak - 60.0) {
-            let d = f64::from((reference.get(m, t) - ours.get(m, t)).abs());
-            max = max.max(d);
-            sum += d;
-            count += 1;
-        }
-    }
-    (max, sum / count.max(1) as f64)
-}
+use crate::spectral::{MelParams, MelPlan, MelSpectrogram};
 
 /// The bench audio with extension `ext` (`host/benches/make_bench_audio.py`): the 30 s
 /// clips, then the full tracks; none when they were not made.
@@ -63,40 +28,6 @@ pub fn bench_files(ext: &str) -> Vec<PathBuf> {
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// Today's path before this decoder: symphonia's decoder on every packet of the track,
-/// the mean of the channels, at the stream's rate (for AAC in MP4, from the edit list's
-/// start, as `decode_symphonia` applies it to either decoder).
-pub fn symphonia_mono(bytes: &[u8]) -> (Vec<f32>, u32) {
-    let edits = super::mp4::edits(bytes);
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
-        .unwrap();
-    let track = format.default_track(TrackType::Audio).unwrap();
-    let id = track.id;
-    let params = track.codec_params.as_ref().unwrap().audio().unwrap().clone();
-    let mut decoder =
-        symphonia::default::get_codecs().make_audio_decoder(&params, &AudioDecoderOptions::default()).unwrap();
-    let (mut planes, mut mono): (Vec<Vec<f32>>, Vec<f32>) = (Vec::new(), Vec::new());
-    while let Ok(Some(packet)) = format.next_packet() {
-        if packet.track_id != id {
-            continue;
-        }
-        let buf = decoder.decode(&packet).unwrap();
-        let (frames, channels) = (buf.frames(), buf.num_planes());
-        buf.copy_to_vecs_planar::<f32>(&mut planes);
-        let scale = 1.0 / channels as f32;
-        mono.extend((0..frames).map(|i| planes[..channels].iter().map(|p| p[i]).sum::<f32>() * scale));
-    }
-    let rate = params.sample_rate.unwrap();
-    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_AAC
-        && let Some(edit) = super::mp4::edit_of(&edits, id, rate)
-    {
-        mono.drain(..edit.priming as usize);
-    }
-    (mono, rate)
 }
 
 pub fn log_mel(samples: &[f32]) -> MelSpectrogram {
@@ -161,44 +92,15 @@ pub fn symphonia_mono_at_analysis_rate(bytes: &[u8], extension: &str) -> (Vec<f3
     (reference, fast, ours)
 }
 
-/// Decode time of symphonia + downmix + resampling and of the analysis decoder on the bench
-/// audio with extension `ext` (30 s clips, then full tracks, when present): whole files both
-/// ways, then the analysis decoder on the centre 30 s as `load` asks. Medians of 7, one
-/// thread; printed, with the log-mel agreement, for the `#[ignore]`d timing tests.
-pub fn print_decode_times(ext: &str) {
-    for path in bench_files(ext) {
-        let bytes = std::fs::read(&path).unwrap();
-        let (mut ts, mut tf, mut tc) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        for _ in 0..7 {
-            let t = Instant::now();
-            let (full, rate) = symphonia_mono(&bytes);
-            a = resample_mono(full, rate, 22_050).unwrap();
-            ts.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            let ours = decode_ours(&bytes, ext, None);
-            b = resample_mono(ours.samples, ours.sample_rate, 22_050).unwrap();
-            tf.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            std::hint::black_box(decode_ours(&bytes, ext, Some(30.0)));
-            tc.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let (max, mean) = bounded_diff(&log_mel(&a), &log_mel(&b));
-        eprintln!(
-            "{}: symphonia + downmix + resampling {:.2} ms, analysis decoder {:.2} ms (centre 30 s: {:.2} ms), \
-             log-mel max {max:.3} dB, mean {mean:.4} dB",
-            path.display(),
-            median(ts),
-            median(tf),
-            median(tc)
-        );
-    }
-}
-
 /// The next value of a xorshift64 generator: the corrupt-packet tests' mutations.
 pub fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;
     *state
+}
+
+/// [`full_rate_mono`](super::reference::full_rate_mono) of a fixture that decodes.
+pub fn symphonia_mono(bytes: &[u8]) -> (Vec<f32>, u32) {
+    super::reference::full_rate_mono(bytes).unwrap()
 }

@@ -182,13 +182,4 @@ mod tests {
         other.extra_data = Some(vec![1, 2, 3].into_boxed_slice());
         assert!(make(&other, &DecodeBudget::default()).is_none());
     }
-
-    /// [`print_decode_times`](crate::audio::test_support::print_decode_times) on the bench
-    /// Ogg Vorbis: `cargo test --release -p debut --lib audio::vorbis -- --ignored
-    /// --nocapture`. No assertion on time.
-    #[test]
-    #[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
-    fn decode_times_on_the_bench_clips() {
-        crate::audio::test_support::print_decode_times("ogg");
-    }
 }

@@ -1,6 +1,7 @@
 //! `debut bench`: throughput of the pipeline's stages, side by side with the peer a user
 //! would otherwise pick, in one run. Benchmarks measure; tests never time anything.
 
+pub mod decoders;
 pub mod pipeline;
 
 use std::path::{Path, PathBuf};

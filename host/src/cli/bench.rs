@@ -31,6 +31,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Decoding to 22 050 Hz mono per file: debut's path against the full-rate one symphonia
+    /// alone takes (every channel, their mean, then the resampler), with the log-mel
+    /// difference between them. One thread.
+    Decoders {
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        repeat: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The audio tower: windows/s and GFLOP/s per batch size and thread count, against
     /// onnxruntime running the same weights.
     Tower {
@@ -113,6 +123,15 @@ pub(super) fn run(config: &Config, what: BenchCommand) -> anyhow::Result<()> {
             bench_tower(config, &batches, &threads, repeat, gpu, !no_onnx, json)
         }
         BenchCommand::Dft { seconds, repeat } => bench_dft(seconds, repeat),
+        BenchCommand::Decoders { files, repeat, json } => {
+            anyhow::ensure!(!files.is_empty(), "give the audio files to decode");
+            let rows = debut::bench::decoders::decoders(&files, repeat)?;
+            debut::bench::decoders::print_decoders(&rows);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+            }
+            Ok(())
+        }
         BenchCommand::Pipeline { files, threads, rounds, no_peer, json } => {
             anyhow::ensure!(!files.is_empty(), "give the audio files to embed (e.g. 30 s tracks in several codecs)");
             let model = super::load_model(config)?;

@@ -9,7 +9,7 @@ use symphonia::core::meta::MetadataOptions;
 
 use super::*;
 use crate::audio::test_support::{
-    bounded_diff, decode_ours, fixture, log_mel, print_decode_times, snr_below, symphonia_mono_at_analysis_rate,
+    bounded_diff, decode_ours, fixture, log_mel, snr_below, symphonia_mono_at_analysis_rate,
 };
 
 /// Every AAC fixture at 44.1 or 48 kHz, and the extension it is named by.
@@ -145,12 +145,4 @@ fn other_rates_and_channel_budgets_go_to_symphonia() {
     other.extra_data = Some(vec![0x2b, 0x92, 0x08, 0x00].into_boxed_slice());
     other.sample_rate = Some(44_100);
     assert!(make(&other, &DecodeBudget::default()).is_none());
-}
-
-/// [`print_decode_times`] on the bench AAC: `cargo test --release -p debut --lib audio::aac --
-/// --ignored --nocapture`. No assertion on time.
-#[test]
-#[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
-fn decode_times_on_the_bench_clips() {
-    print_decode_times("m4a");
 }
