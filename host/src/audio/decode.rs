@@ -70,6 +70,9 @@ pub fn decode_mono(
     if input_len > budget.max_input_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len() as u64, limit: budget.max_input_bytes });
     }
+    // A cut upload, where the container's framing shows it: before any decoder, which
+    // could not always tell (see `framing`).
+    super::framing::check_whole(&bytes)?;
     // WAV and MP3 streams the fast paths can vouch for; they decline everything else to
     // symphonia.
     let decoded = if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
@@ -149,6 +152,7 @@ pub(super) fn decode_symphonia(
     let track_id = track.id;
     let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or(DecodeError::NoAudioTrack)?.clone();
     let time_base = track.time_base;
+    let delay = track.delay;
 
     let rate = params
         .sample_rate
@@ -179,7 +183,7 @@ pub(super) fn decode_symphonia(
         }
     }
     let codec = codec_name(params.codec);
-    let mut decoder = super::mono::make(&params, budget, &codec)?;
+    let mut decoder = super::mono::make(&params, delay, budget, &codec)?;
     if let Some(edit) = edit {
         decoder = Box::new(super::mp4::EditedTrack::new(decoder, edit));
     }

@@ -1,6 +1,7 @@
 //! Audio front end: bytes of any supported codec -> mono clip at the analysis rate.
 //!
-//! `decode` talks to symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`;
+//! `framing` first refuses a cut upload, from the container's own framing. `decode` talks to
+//! symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`;
 //! each declines any stream it cannot vouch for); `mono` picks the packet decoder (an
 //! analysis decoder for Vorbis, AAC and Opus, symphonia's otherwise); `resample` to rubato
 //! (or, for exact 2:1, the halfband decimator in `halfband`); [`load`] chains them with the
@@ -10,6 +11,7 @@
 mod aac;
 mod decode;
 mod error;
+mod framing;
 mod halfband;
 mod mono;
 mod mp3;

@@ -42,14 +42,18 @@ pub(super) trait MonoDecoder {
 
 /// Picks the decoder for a track: an analysis decoder where one covers its codec and rate,
 /// symphonia's otherwise.
+///
+/// `delay` is the container's count of priming frames (CAF's packet table), which only a
+/// codec whose own header lacks one takes.
 pub(super) fn make(
     params: &AudioCodecParameters,
+    delay: Option<u32>,
     budget: &DecodeBudget,
     codec: &str,
 ) -> Result<Box<dyn MonoDecoder>, DecodeError> {
     // symphonia demuxes Opus but has no decoder for it.
     if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
-        return super::opus::make(params, budget);
+        return super::opus::make(params, delay, budget);
     }
     // Vorbis and AAC-LC at 44.1/48 kHz: mono at half the rate, one inverse transform per
     // packet.

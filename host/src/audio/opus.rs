@@ -27,13 +27,21 @@ const OPUS_RATE: u32 = 48_000;
 const MAX_PACKET_48K: usize = 5_760;
 
 /// Picks the Opus decoder for a track, or refuses it with a typed error.
-pub(super) fn make(params: &AudioCodecParameters, budget: &DecodeBudget) -> Result<Box<dyn MonoDecoder>, DecodeError> {
+///
+/// `delay`: the container's priming frames, the pre-skip of a track without an OpusHead.
+pub(super) fn make(
+    params: &AudioCodecParameters,
+    delay: Option<u32>,
+    budget: &DecodeBudget,
+) -> Result<Box<dyn MonoDecoder>, DecodeError> {
     let declared_channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+    let from_header = params.extra_data.as_deref().is_some_and(|e| e.starts_with(b"OpusHead"));
     let head = match params.extra_data.as_deref() {
-        Some(extra) if extra.starts_with(b"OpusHead") => Head::parse(extra)?,
+        Some(extra) if from_header => Head::parse(extra)?,
         // No identification header (a bare Matroska track, or CAF, whose magic cookie is
-        // Apple's own): one stream of the declared channels, no pre-skip, no gain.
-        _ => Head::plain(declared_channels)?,
+        // Apple's own): one stream of the declared channels, no gain, and the container's
+        // priming (CAF's packet table) as the pre-skip.
+        _ => Head::plain(declared_channels, delay.unwrap_or(0))?,
     };
     if u32::from(head.channels) > budget.max_channels {
         return Err(DecodeError::ChannelCount { channels: Some(head.channels.into()), max: budget.max_channels });
@@ -53,7 +61,18 @@ pub(super) fn make(params: &AudioCodecParameters, budget: &DecodeBudget) -> Resu
     let inner = Inner::new(&head, out_rate)?;
     let pre_skip = (usize::from(head.pre_skip) * out_rate as usize + OPUS_RATE as usize / 2) / OPUS_RATE as usize;
     let max_out = MAX_PACKET_48K * out_rate as usize / OPUS_RATE as usize;
-    Ok(Box::new(OpusMono { inner, decimation, out_rate, pre_skip, to_skip: pre_skip, max_out, pcm: Vec::new() }))
+    // Ogg's and MP4's timestamps count the header's pre-skip; CAF's packet table starts its
+    // timestamps at minus the priming, so after a seek there is nothing to drop.
+    let skip_after_reset = if from_header { pre_skip } else { 0 };
+    Ok(Box::new(OpusMono {
+        inner,
+        decimation,
+        out_rate,
+        skip_after_reset,
+        to_skip: pre_skip,
+        max_out,
+        pcm: Vec::new(),
+    }))
 }
 
 /// The identification header (RFC 7845 section 5.1), as Ogg and Matroska carry it
@@ -125,11 +144,13 @@ impl Head {
     }
 
     /// The header a track without one implies: one stream of its declared channels.
-    fn plain(channels: usize) -> Result<Self, DecodeError> {
+    fn plain(channels: usize, pre_skip: u32) -> Result<Self, DecodeError> {
+        let pre_skip = u16::try_from(pre_skip)
+            .map_err(|_| DecodeError::Corrupt { detail: format!("Opus priming of {pre_skip} samples") })?;
         match u8::try_from(channels) {
             Ok(n @ 1..=2) => Ok(Self {
                 channels: n,
-                pre_skip: 0,
+                pre_skip,
                 gain: 0,
                 family: 0,
                 streams: 1,
@@ -209,8 +230,8 @@ struct OpusMono {
     inner: Inner,
     decimation: u32,
     out_rate: u32,
-    /// The header's pre-skip at `out_rate`.
-    pre_skip: usize,
+    /// Samples at `out_rate` to drop after a reset (a seek): the header's pre-skip.
+    skip_after_reset: usize,
     /// Pre-skip samples still to drop.
     to_skip: usize,
     /// The longest packet at `out_rate`.
@@ -258,10 +279,11 @@ impl MonoDecoder for OpusMono {
     /// symphonia applies no MP4 edit list), so dropping the pre-skip again here puts the
     /// samples where a decode from the start puts them: position `p` holds the `p`-th sample
     /// after the pre-skip either way. (Matroska's timestamps exclude it, but symphonia
-    /// declares no Matroska length, so those streams are never sought.)
+    /// declares no Matroska length, so those streams are never sought. CAF's timestamps
+    /// exclude its priming: nothing is dropped there.)
     fn reset(&mut self) {
         self.inner.reset();
-        self.to_skip = self.pre_skip;
+        self.to_skip = self.skip_after_reset;
     }
 }
 

@@ -12,7 +12,7 @@
 //! frames, a TLEN tag (if any) that does not declare much more, and every budget met.
 //! Anything else is declined (`None`) and goes to symphonia, which then names the error
 //! (truncated, corrupt, too long, ...) exactly as before: the fast path returns only clips
-//! and the errors it can check itself (time budget, non-finite samples).
+//! and the errors it can check itself (time budget, and a last frame cut short: `truncated`).
 //!
 //! Lengths and alignment are symphonia's: the encoder delay and padding of the LAME/Lavc tag
 //! are trimmed, the declared length is the Info frame count less those, and the span is the
@@ -49,7 +49,11 @@ fn decode_as(
     let over_time = || started.elapsed().as_millis() as u64 > budget.max_decode_ms;
     let stream = match Stream::scan(bytes, &over_time)? {
         Ok(stream) => stream,
-        Err(()) => return Some(Err(timeout())),
+        Err(Refusal::Timeout) => return Some(Err(timeout())),
+        Err(Refusal::Cut { frame, available, length }) => {
+            let detail = format!("the MP3 stream ends inside frame {frame}: {available} of {length} bytes");
+            return Some(Err(DecodeError::Truncated { detail }));
+        }
     };
     let Stream { rate, channels, .. } = stream;
     if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
@@ -140,8 +144,8 @@ struct Stream<'a> {
 }
 
 impl<'a> Stream<'a> {
-    /// Walks the frames; `None` declines, `Err` is the time budget running out.
-    fn scan(bytes: &'a [u8], over_time: &dyn Fn() -> bool) -> Option<Result<Self, ()>> {
+    /// Walks the frames; `None` declines.
+    fn scan(bytes: &'a [u8], over_time: &dyn Fn() -> bool) -> Option<Result<Self, Refusal>> {
         let tag_len = if bytes.starts_with(b"ID3") {
             let n = nanomp3::id3v2_len(bytes);
             if n == 0 || n >= bytes.len() {
@@ -186,12 +190,22 @@ impl<'a> Stream<'a> {
             }
             frames.push(frame.data);
             if i % 4096 == 4095 && over_time() {
-                return Some(Err(()));
+                return Some(Err(Refusal::Timeout));
             }
         }
         let (rate, channels, frame_samples) = first?;
-        if expected != body.len() || frames.is_empty() {
-            return None; // a cut last frame, or junk: symphonia tells which
+        if frames.is_empty() {
+            return None;
+        }
+        if expected != body.len() {
+            // The cut fell inside a frame of this stream, one the Info frame (if any) counts.
+            let counted = info.and_then(|t| t.frames).is_none_or(|n| n as usize > frames.len());
+            return match cut_frame(&body[expected..], rate) {
+                Some(length) if counted => {
+                    Some(Err(Refusal::Cut { frame: frames.len() + 1, available: body.len() - expected, length }))
+                }
+                _ => None, // junk: symphonia names it
+            };
         }
         if let Some(n) = info.and_then(|t: nanomp3::VbrTag| t.frames)
             && n as usize != frames.len()
@@ -218,6 +232,48 @@ impl<'a> Stream<'a> {
             None => true,
         }
     }
+}
+
+/// Why the walk refused a stream it could otherwise vouch for.
+#[derive(Debug)]
+enum Refusal {
+    Timeout,
+    /// The last frame runs past the end of the bytes.
+    Cut {
+        frame: usize,
+        available: usize,
+        length: usize,
+    },
+}
+
+/// The length a layer III frame at `rate` opening `rest` declares, when it declares more
+/// than `rest` holds: the last frame of a cut upload. A cut inside the 4-byte header itself
+/// counts too (its length is then unknown: 4).
+fn cut_frame(rest: &[u8], rate: u32) -> Option<usize> {
+    const KBPS_V1: [u32; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+    const KBPS_V2: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+    if rest.len() < 4 {
+        let sync = rest[0] == 0xff && rest.get(1).is_none_or(|b| b & 0xe0 == 0xe0);
+        return sync.then_some(4);
+    }
+    if !starts_with_layer3_sync(rest) {
+        return None;
+    }
+    let mpeg1 = rest[1] & 0x18 == 0x18;
+    let kbps = *if mpeg1 { &KBPS_V1 } else { &KBPS_V2 }.get(usize::from(rest[2] >> 4))?;
+    let version_shift = match rest[1] >> 3 & 3 {
+        3 => 0, // MPEG-1
+        2 => 1, // MPEG-2
+        0 => 2, // MPEG-2.5
+        _ => return None,
+    };
+    let header_rate = *[44_100u32, 48_000, 32_000].get(usize::from(rest[2] >> 2 & 3))? >> version_shift;
+    if kbps == 0 || header_rate != rate {
+        return None;
+    }
+    let padding = usize::from(rest[2] >> 1 & 1);
+    let length = (if mpeg1 { 144_000 } else { 72_000 }) * kbps as usize / rate as usize + padding;
+    (length > rest.len()).then_some(length)
 }
 
 /// Whether `body` opens with an MPEG audio layer III frame header.

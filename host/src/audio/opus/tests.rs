@@ -160,7 +160,7 @@ fn impossible_headers_are_typed_errors() {
 fn bad_packets_are_decode_errors_for_the_bad_packet_budget() {
     let mut params = AudioCodecParameters::new();
     params.for_codec(CODEC_ID_OPUS).with_sample_rate(48_000).with_extra_data(opus_head(2, 0, 0).into());
-    let mut decoder = make(&params, &DecodeBudget::default()).unwrap();
+    let mut decoder = make(&params, None, &DecodeBudget::default()).unwrap();
     let mut out = Vec::new();
     let bad_packet = |data: Vec<u8>| Packet::new(0, Timestamp::ZERO, Duration::ZERO, data);
     for (what, data) in [
@@ -195,7 +195,7 @@ fn a_track_without_an_identification_header_is_one_stream_of_its_declared_channe
         if let Some(extra) = extra {
             params.with_extra_data(extra.into());
         }
-        let mut decoder = make(&params, &DecodeBudget::default()).unwrap();
+        let mut decoder = make(&params, None, &DecodeBudget::default()).unwrap();
         let mut out = Vec::new();
         decoder.decode(&Packet::new(0, Timestamp::ZERO, Duration::ZERO, packets[0].clone()), &mut out).unwrap();
         assert_eq!(out.len(), FRAME / 2, "no pre-skip");
@@ -203,10 +203,10 @@ fn a_track_without_an_identification_header_is_one_stream_of_its_declared_channe
     // Without a header, more than two channels cannot be laid out.
     let mut params = AudioCodecParameters::new();
     params.for_codec(CODEC_ID_OPUS).with_sample_rate(48_000).with_channels(Layout::Discrete(6));
-    assert_eq!(make(&params, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
+    assert_eq!(make(&params, None, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
     // Nor can a rate Opus does not decode at.
     params.with_channels(Layout::Discrete(2)).with_sample_rate(44_100);
-    assert_eq!(make(&params, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
+    assert_eq!(make(&params, None, &DecodeBudget::default()).err().map(|e| e.kind()), Some("corrupt"));
 }
 
 #[test]
@@ -294,6 +294,79 @@ fn the_opus_fixtures_decode_to_the_same_audio_in_every_container() {
         assert!(other.samples.len() >= ogg.samples.len() && other.samples.len() < ogg.samples.len() + 480, "{name}");
         assert_eq!(max_diff(&ogg.samples, &other.samples[..ogg.samples.len()]), 0.0, "{name}");
     }
+}
+
+/// CAF's variable-length integer: 7 bits a byte, most significant first.
+fn caf_vlq(mut v: u64, out: &mut Vec<u8>) {
+    let mut groups = vec![(v & 0x7f) as u8];
+    v >>= 7;
+    while v > 0 {
+        groups.push((v & 0x7f) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.extend(groups.iter().rev());
+}
+
+/// A CAF file of Opus packets as Apple's encoder lays it out: no OpusHead (no magic
+/// cookie), the priming and the valid length in the packet table.
+fn caf_opus(packets: &[Vec<u8>], priming: u32, valid: u64) -> Vec<u8> {
+    let chunk = |out: &mut Vec<u8>, id: &[u8; 4], body: &[u8]| {
+        out.extend_from_slice(id);
+        out.extend((body.len() as i64).to_be_bytes());
+        out.extend_from_slice(body);
+    };
+    let mut out = b"caff\0\x01\0\0".to_vec();
+    // Rate, format, then flags, bytes and frames per packet, channels, bits per channel.
+    let mut desc = 48_000f64.to_be_bytes().to_vec();
+    desc.extend(b"opus");
+    for v in [0u32, 0, FRAME as u32, 2, 0] {
+        desc.extend(v.to_be_bytes());
+    }
+    chunk(&mut out, b"desc", &desc);
+    let mut pakt = (packets.len() as i64).to_be_bytes().to_vec();
+    pakt.extend((valid as i64).to_be_bytes());
+    pakt.extend(priming.to_be_bytes());
+    let remainder = (packets.len() * FRAME) as u64 - u64::from(priming) - valid;
+    pakt.extend((remainder as u32).to_be_bytes());
+    for p in packets {
+        caf_vlq(p.len() as u64, &mut pakt);
+    }
+    chunk(&mut out, b"pakt", &pakt);
+    let mut data = 0u32.to_be_bytes().to_vec(); // edit count
+    data.extend(packets.concat());
+    chunk(&mut out, b"data", &data);
+    out
+}
+
+#[test]
+fn caf_opus_decodes_as_the_same_packets_in_ogg() {
+    let pcm = stereo_signal(1.0);
+    let (packets, pre_skip) = encode(&pcm, 96_000);
+    let valid = (pcm.len() / 2) as u64;
+    let ogg = decode(&ogg_opus(&opus_head(2, pre_skip, 0), &packets, u64::from(pre_skip) + valid), None);
+    let caf = decode(&caf_opus(&packets, u32::from(pre_skip), valid), None);
+    assert_eq!((caf.codec.as_str(), caf.sample_rate, caf.channels), ("opus", 24_000, 2));
+    assert_eq!(caf.declared_frames, Some(valid));
+    // The packet table's priming is the pre-skip; its remainder frames are not applied by
+    // symphonia, so the last packet's padding stays, as in WebM and MP4.
+    assert_eq!(ogg.samples.len(), valid as usize / 2);
+    assert!(caf.samples.len() >= ogg.samples.len() && caf.samples.len() < ogg.samples.len() + FRAME / 2);
+    assert_eq!(max_diff(&ogg.samples, &caf.samples[..ogg.samples.len()]), 0.0);
+    // A 40 s stream's centre 30 s, after a seek, is the same span of a whole decode. CAF's
+    // packet timestamps start at minus the priming, so a seek must not drop it again.
+    let pcm = stereo_signal(40.0);
+    let (long_packets, long_skip) = encode(&pcm, 64_000);
+    let long = caf_opus(&long_packets, u32::from(long_skip), (pcm.len() / 2) as u64);
+    let (full, span) = (decode(&long, None), decode(&long, Some(30.0)));
+    let start = (pcm.len() / 2 - 30 * 48_000) / 2 / 2;
+    let diff = max_diff(&span.samples, &full.samples[start..start + span.samples.len()]);
+    assert_eq!(span.samples.len(), 30 * 24_000);
+    assert!(diff < 1e-3, "span after a seek vs the same span of a whole decode: {diff}");
+    // Cut, it is `truncated`, as in every container.
+    let bytes = caf_opus(&packets, u32::from(pre_skip), valid);
+    let err = decode_mono(bytes[..bytes.len() - 100].to_vec(), &SourceHint::default(), None, &DecodeBudget::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), "truncated", "{err}");
 }
 
 /// Decode time of the 30 s stereo Opus bench clips (128 kbit/s): libopus straight to 24 kHz
