@@ -70,9 +70,9 @@ pub fn decode_mono(
     if input_len > budget.max_input_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len() as u64, limit: budget.max_input_bytes });
     }
-    // A cut upload, where the container's framing shows it: before any decoder, which
-    // could not always tell (see `framing`).
-    super::framing::check_whole(&bytes)?;
+    // Whether the container's framing shows a cut (see `framing`): decoders alone cannot
+    // always tell.
+    let cut = super::framing::find_cut(&bytes);
     // WAV and MP3 streams the fast paths can vouch for; they decline everything else to
     // symphonia.
     let decoded = if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
@@ -82,7 +82,13 @@ pub fn decode_mono(
     } else {
         decode_symphonia(bytes, hint, span_seconds, budget, started)
     };
-    decoded.and_then(check_samples)
+    match (cut, decoded.and_then(check_samples)) {
+        // A cut is what the decoder saw the symptoms of, or what it could not see at all; a
+        // refusal by policy (too long, unsupported, ...) stands whatever the bytes' end.
+        (Some(detail), Ok(_)) => Err(DecodeError::Truncated { detail }),
+        (Some(detail), Err(e)) if e.may_be_a_cut() => Err(DecodeError::Truncated { detail }),
+        (_, result) => result,
+    }
 }
 
 /// The largest sample magnitude taken: 120 dB over full scale. Float streams can carry any

@@ -34,6 +34,20 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Whether a cut upload can cause this: a container unreadable without its end, no track
+    /// or audio found, undecodable packets. Refusals by policy (sizes, rates, channels,
+    /// codecs, time) are not: they stand even when the upload was also cut.
+    pub fn may_be_a_cut(&self) -> bool {
+        matches!(
+            self,
+            Self::UnrecognizedFormat
+                | Self::NoAudioTrack
+                | Self::Truncated { .. }
+                | Self::Corrupt { .. }
+                | Self::NoAudio
+        )
+    }
+
     /// A short, stable machine-readable name (used in dead-letter headers and metrics labels).
     pub fn kind(&self) -> &'static str {
         match self {

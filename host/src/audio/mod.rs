@@ -1,6 +1,6 @@
 //! Audio front end: bytes of any supported codec -> mono clip at the analysis rate.
 //!
-//! `framing` first refuses a cut upload, from the container's own framing. `decode` talks to
+//! `framing` tells a cut upload by the container's own framing. `decode` talks to
 //! symphonia (WAV first goes to `wav`, a direct PCM read, and MP3 to `mp3`;
 //! each declines any stream it cannot vouch for); `mono` picks the packet decoder (an
 //! analysis decoder for Vorbis, AAC and Opus, symphonia's otherwise); `resample` to rubato

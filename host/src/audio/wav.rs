@@ -192,7 +192,7 @@ mod tests {
         let budget = DecodeBudget::default();
         let (_, wav) = fixtures().into_iter().find(|(n, _)| n == "music_44k_stereo_s16.wav").unwrap();
         assert!(decode(&wav, None, &budget).is_some());
-        // A data chunk cut short is declined (`decode_mono`'s framing check names it first).
+        // A data chunk cut short is declined (`decode_mono`'s framing check names it).
         assert!(decode(&wav[..wav.len() / 2], None, &budget).is_none());
         // Not RIFF/WAVE.
         assert!(decode(b"RIFX\0\0\0\0WAVE", None, &budget).is_none());

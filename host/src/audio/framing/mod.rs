@@ -1,5 +1,4 @@
-//! Whether an upload is whole, judged by its container's own framing before anything is
-//! decoded. A cut upload is the commonest bad input a catalog sees, and a decoder alone cannot
+//! Whether an upload is whole, judged by its container's own framing. A cut upload is the commonest bad input a catalog sees, and a decoder alone cannot
 //! always tell it: Ogg and ADTS declare no length, symphonia skips a cut last frame, an MP4
 //! whose index follows its samples is unreadable once cut, and a span decode never reads a
 //! track's end. Every unit of these containers declares its size, so the unit the cut falls in
@@ -12,26 +11,18 @@
 //! - native FLAC, whose last frame must end at STREAMINFO's total, CRC intact ([`flac`]).
 //!
 //! MP3's frames are walked by the MP3 fast path, which checks its last frame the same way.
-//! A stream this module cannot read (unknown, or corrupt at the start) passes: the decoders
-//! name its error. Only what the framing proves is reported, so trailing tags or junk that
+//! `decode_mono` asks for every payload: a cut is `truncated` whether the decoder saw its
+//! symptoms (an unreadable container, bad packets, no audio) or nothing at all, while a
+//! refusal by policy (too long, an unsupported codec, ...) stands. A stream this module
+//! cannot read (unknown, or corrupt at the start) passes: the decoders name its error. Only what the framing proves is reported, so trailing tags or junk that
 //! declare nothing are never a cut.
 
 mod ebml;
 mod flac;
 mod ogg;
 
-use super::DecodeError;
-
-/// `Err(Truncated)` when the container's framing shows the upload was cut short.
-pub(super) fn check_whole(bytes: &[u8]) -> Result<(), DecodeError> {
-    match find_cut(bytes) {
-        Some(detail) => Err(DecodeError::Truncated { detail }),
-        None => Ok(()),
-    }
-}
-
-/// Where and how `bytes` ends too soon, if its framing says so.
-fn find_cut(bytes: &[u8]) -> Option<String> {
+/// Where and how `bytes` ends too soon, if its container's framing says so.
+pub(super) fn find_cut(bytes: &[u8]) -> Option<String> {
     let at = |range: std::ops::Range<usize>| bytes.get(range).unwrap_or_default();
     match (at(0..4), at(8..12)) {
         (b"OggS", _) => ogg::find_cut(bytes),
