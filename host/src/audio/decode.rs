@@ -141,13 +141,8 @@ pub(super) fn decode_symphonia(
             SymError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
                 DecodeError::UnrecognizedFormat
             }
-            // Containers whose header carries an impossible layout fail inside the probe.
-            SymError::DecodeError(msg) if msg.contains("channel") => {
-                DecodeError::ChannelCount { channels: None, max: budget.max_channels }
-            }
-            SymError::DecodeError(msg) if msg.contains("sample rate") => {
-                DecodeError::SampleRate { rate: None, min: budget.min_sample_rate, max: budget.max_sample_rate }
-            }
+            // A header with an impossible layout (no channels, a zero rate) included:
+            // symphonia says which only in its message, which is no type to classify by.
             other => classify(other, "probing the container"),
         })?;
 

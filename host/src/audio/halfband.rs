@@ -144,7 +144,6 @@ fn filter_chunk_portable(odd: &[f32; ODD], y: &mut [f32; CHUNK], c: &[f32; K]) {
 #[cfg(test)]
 mod tests {
     use std::f64::consts::PI;
-    use std::time::Instant;
 
     use super::*;
     use crate::audio::resample::{resample_mono, resample_rubato};
@@ -320,32 +319,5 @@ mod tests {
         let max = ours.iter().zip(&theirs).map(|(&a, &b)| f64::from(a - b).abs()).fold(0.0, f64::max);
         eprintln!("windowed burst: max |halfband - rubato| {max:.2e} (peak 0.8)");
         assert!(max < 1e-3, "halfband and rubato differ by {max} on a band-limited transient");
-    }
-
-    /// `cargo test --release -p debut --lib audio::halfband -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing; run by hand in release"]
-    fn bench_30_s_at_44_1_khz_rubato_vs_halfband() {
-        let x = noise(30 * 44_100, 12);
-        let median = |f: &mut dyn FnMut() -> usize| {
-            let mut ms: Vec<f64> = (0..20)
-                .map(|_| {
-                    let t = Instant::now();
-                    std::hint::black_box(f());
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
-            ms.sort_by(f64::total_cmp);
-            (ms[9] + ms[10]) / 2.0
-        };
-        let _ = resample_rubato(x.clone(), 44_100, 22_050).unwrap(); // plan the FFTs
-        let rubato = median(&mut || resample_rubato(std::hint::black_box(x.clone()), 44_100, 22_050).unwrap().len());
-        let halfband = median(&mut || decimate_by_2(std::hint::black_box(x.clone())).len());
-        let copy = median(&mut || std::hint::black_box(x.clone()).len());
-        eprintln!(
-            "30 s at 44.1 kHz -> 22.05 kHz, one thread, median of 20: rubato {rubato:.3} ms, \
-             halfband {halfband:.3} ms ({:.1}x); input clone alone {copy:.3} ms",
-            rubato / halfband
-        );
     }
 }

@@ -24,7 +24,9 @@ mod wav;
 
 pub use decode::{DecodedAudio, SourceHint, decode_mono};
 pub use error::DecodeError;
+pub(crate) use halfband::decimate_by_2;
 pub use resample::resample_mono;
+pub(crate) use resample::resample_rubato;
 
 use serde::{Deserialize, Serialize};
 

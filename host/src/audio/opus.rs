@@ -287,6 +287,49 @@ impl MonoDecoder for OpusMono {
     }
 }
 
+/// The full-rate path for Opus, which symphonia cannot decode: libopus at 48 kHz with every
+/// channel of a one-stream track, their mean, the pre-skip dropped. What `audio::reference`
+/// measures the 24 kHz mono path against.
+pub(super) struct FullRate {
+    decoder: Decoder,
+    channels: usize,
+    to_skip: usize,
+    pcm: Vec<f32>,
+}
+
+impl FullRate {
+    pub fn new(params: &AudioCodecParameters) -> Result<Self, DecodeError> {
+        let declared = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
+        let head = match params.extra_data.as_deref() {
+            Some(extra) if extra.starts_with(b"OpusHead") => Head::parse(extra)?,
+            _ => Head::plain(declared, 0)?,
+        };
+        if !head.is_single_stream() {
+            return Err(DecodeError::UnsupportedCodec { codec: "opus (multistream, for the reference path)".into() });
+        }
+        let layout = if head.channels == 1 { Channels::Mono } else { Channels::Stereo };
+        let refused = |e: opus::Error| DecodeError::Corrupt { detail: format!("Opus decoder refused the header: {e}") };
+        let mut decoder = Decoder::new(OPUS_RATE, layout).map_err(refused)?;
+        decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
+        let channels = usize::from(head.channels);
+        Ok(Self { decoder, channels, to_skip: usize::from(head.pre_skip), pcm: vec![0.0; channels * MAX_PACKET_48K] })
+    }
+
+    /// Decodes one packet onto the end of `mono`.
+    pub fn decode(&mut self, data: &[u8], mono: &mut Vec<f32>) -> Result<(), DecodeError> {
+        let n = self
+            .decoder
+            .decode_float(data, &mut self.pcm, false)
+            .map_err(|e| DecodeError::Corrupt { detail: describe(e.code()).into() })?;
+        let skip = self.to_skip.min(n);
+        self.to_skip -= skip;
+        let scale = 1.0 / self.channels as f32;
+        let frames = self.pcm[..n * self.channels].chunks_exact(self.channels).skip(skip);
+        mono.extend(frames.map(|f| f.iter().sum::<f32>() * scale));
+        Ok(())
+    }
+}
+
 fn bad(msg: &'static str) -> PacketError {
     PacketError::Symphonia(SymError::DecodeError(msg))
 }

@@ -17,7 +17,8 @@ use crate::spectral::{MelParams, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_sla
 
 /// The path before the analysis decoders: symphonia's decoder on every packet of the track,
 /// the mean of the channels, at the stream's rate (for AAC in MP4, from the edit list's
-/// start, as `decode_mono` applies it). No span, no budgets: for files one trusts.
+/// start, as `decode_mono` applies it; for Opus, which symphonia cannot decode, libopus at
+/// 48 kHz with every channel). No span, no budgets: for files one trusts.
 pub fn full_rate_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32), DecodeError> {
     let edits = super::mp4::edits(bytes);
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
@@ -28,10 +29,20 @@ pub fn full_rate_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32), DecodeError> {
     let id = track.id;
     let params = track.codec_params.as_ref().and_then(|p| p.audio()).ok_or(DecodeError::NoAudioTrack)?.clone();
     let rate = params.sample_rate.ok_or_else(|| DecodeError::Corrupt { detail: "no sample rate".into() })?;
+    let mut mono = Vec::new();
+    if params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS {
+        let mut opus = super::opus::FullRate::new(&params)?;
+        while let Ok(Some(packet)) = format.next_packet() {
+            if packet.track_id == id {
+                opus.decode(&packet.data, &mut mono)?;
+            }
+        }
+        return Ok((mono, 48_000));
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| classify(e, "opening the decoder"))?;
-    let (mut planes, mut mono): (Vec<Vec<f32>>, Vec<f32>) = (Vec::new(), Vec::new());
+    let mut planes: Vec<Vec<f32>> = Vec::new();
     while let Ok(Some(packet)) = format.next_packet() {
         if packet.track_id != id {
             continue;

@@ -1,34 +1,11 @@
 //! What the analysis decoders' tests share: the full-rate path as the reference and the
-//! log-mel comparison their parity tests state bounds in (both in `audio::reference`), the
-//! fixtures, and the bench audio and medians for the older `#[ignore]`d timing tests.
-
-use std::path::PathBuf;
+//! log-mel comparison their parity tests state bounds in (both in `audio::reference`), and
+//! the fixtures.
 
 pub use super::reference::bounded_log_mel_diff;
 use crate::audio::{DecodedAudio, SourceHint, decode_mono, resample_mono};
 use crate::spectral::cpu::CpuStft;
 use crate::spectral::{MelParams, MelPlan, MelSpectrogram};
-
-/// The bench audio with extension `ext` (`host/benches/make_bench_audio.py`): the 30 s
-/// clips, then the full tracks; none when they were not made.
-pub fn bench_files(ext: &str) -> Vec<PathBuf> {
-    let mut all = Vec::new();
-    for dir in ["/tmp/debut-bench/clips", "/tmp/debut-bench/full"] {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == ext))
-            .collect();
-        paths.sort();
-        all.extend(paths);
-    }
-    all
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 pub fn log_mel(samples: &[f32]) -> MelSpectrogram {
     let plan = MelPlan::new(MelParams::default());

@@ -4,9 +4,9 @@
 //!
 //! It only takes files it can vouch for: RIFF/WAVE with one `fmt ` chunk of PCM (16, 24 or
 //! 32 bits) or IEEE float (32 bits), plain or WAVE_FORMAT_EXTENSIBLE, and a data chunk that is
-//! wholly there, every budget met. A channel count over the budget is refused here; anything
-//! else is declined (`None`) and goes to symphonia, which names the error (truncated, too
-//! long, ...) as before. Samples, lengths and downmix are symphonia's, bit for bit.
+//! wholly there, every budget met. A sample rate or channel count outside the budget is
+//! refused here, from the header, for any WAV; anything else is declined (`None`) and goes to
+//! symphonia, which names the error (truncated, too long, ...) as before. Samples, lengths and downmix are symphonia's, bit for bit.
 
 use super::{DecodeBudget, DecodeError, DecodedAudio};
 
@@ -83,29 +83,36 @@ pub(super) fn decode(
     let (mut at, mut format, mut data) = (12usize, None, None);
     while at + 8 <= bytes.len() {
         let (id, size) = (&bytes[at..at + 4], u32_at(bytes, at + 4)? as usize);
-        let body = bytes.get(at + 8..at.checked_add(8)?.checked_add(size)?)?;
+        let end = at.checked_add(8)?.checked_add(size)?;
         match id {
-            b"fmt " if format.is_none() => format = Some(body),
+            b"fmt " if format.is_none() => format = Some(bytes.get(at + 8..end)?),
             b"fmt " => return None,
             b"data" => {
-                data = Some(body);
+                // Cut short, it is declined below, once the format has had its say.
+                data = bytes.get(at + 8..end);
                 break;
             }
             _ => {}
         }
-        at += 8 + size + (size & 1);
+        at = end + (size & 1);
     }
-    let (fmt, data) = (format?, data?);
+    let fmt = format?;
     let tag = u16_at(fmt, 0)?;
     let channels = usize::from(u16_at(fmt, 2)?);
     let rate = u32_at(fmt, 4)?;
     let block_align = usize::from(u16_at(fmt, 12)?);
     let bits = u16_at(fmt, 14)?;
-    // Too many channels for any format: refused here, as symphonia would, because its PCM
-    // reader multiplies the count by the sample width in 16 bits (overflow checks panic).
-    if channels as u64 > u64::from(budget.max_channels) {
+    // The layout's budgets, refused here with the header's values, whatever the format.
+    // (Over the channel budget symphonia would not even get to refuse: its PCM reader
+    // multiplies the count by the sample width in 16 bits, and overflow checks panic.)
+    if channels == 0 || channels as u64 > u64::from(budget.max_channels) {
         return Some(Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels }));
     }
+    if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
+        let (min, max) = (budget.min_sample_rate, budget.max_sample_rate);
+        return Some(Err(DecodeError::SampleRate { rate: Some(rate.into()), min, max }));
+    }
+    let data = data?;
     // WAVE_FORMAT_EXTENSIBLE: the real format is the sub-format GUID's first two bytes.
     let tag = if tag == 0xfffe { u16_at(fmt, 24)? } else { tag };
     let sample = match (tag, bits) {
@@ -115,12 +122,7 @@ pub(super) fn decode(
         (3, 32) => Sample::F32,
         _ => return None,
     };
-    if channels == 0
-        || channels as u64 > u64::from(budget.max_channels)
-        || block_align != channels * sample.bytes()
-        || rate < budget.min_sample_rate
-        || rate > budget.max_sample_rate
-    {
+    if block_align != channels * sample.bytes() {
         return None;
     }
     let n = (data.len() / block_align) as u64;

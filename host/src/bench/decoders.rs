@@ -1,8 +1,8 @@
 //! `debut bench decoders`: debut's decoding against the full-rate path symphonia alone takes
-//! (every channel at the stream's rate, their mean, then the resampler), per file, both to
-//! 22 050 Hz mono, with the log-mel difference between them. Shows what the analysis
-//! decoders (MP3, Vorbis, AAC) and the direct WAV read save; files symphonia cannot decode
-//! (Opus) are reported and skipped.
+//! (every channel at the stream's rate, their mean, then the resampler; libopus at 48 kHz
+//! stereo for Opus), per file, both to 22 050 Hz mono, with the log-mel difference between
+//! them. Shows what the analysis decoders (MP3, Vorbis, AAC, Opus at 24 kHz mono) and the
+//! direct WAV read save; files the full-rate path cannot decode are reported and skipped.
 
 use std::path::PathBuf;
 
@@ -39,7 +39,7 @@ pub fn decoders(files: &[PathBuf], repeat: usize) -> anyhow::Result<Vec<DecoderR
         let hint = SourceHint::from_path(path);
         let to_analysis = |(samples, rate): (Vec<f32>, u32)| resample_mono(samples, rate, ANALYSIS_RATE);
         if let Err(e) = full_rate_mono(&bytes) {
-            eprintln!("{}: skipped, symphonia alone cannot decode it ({e})", path.display());
+            eprintln!("{}: skipped, the full-rate path cannot decode it ({e})", path.display());
             continue;
         }
         let (full_rate_ms, reference) = median_ms(repeat, || full_rate_mono(&bytes).and_then(to_analysis));

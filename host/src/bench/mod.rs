@@ -3,6 +3,7 @@
 
 pub mod decoders;
 pub mod pipeline;
+pub mod resample;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

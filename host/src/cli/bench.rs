@@ -32,8 +32,8 @@ pub enum BenchCommand {
         json: Option<PathBuf>,
     },
     /// Decoding to 22 050 Hz mono per file: debut's path against the full-rate one symphonia
-    /// alone takes (every channel, their mean, then the resampler), with the log-mel
-    /// difference between them. One thread.
+    /// alone takes (every channel, their mean, then the resampler; libopus at 48 kHz for
+    /// Opus), with the log-mel difference between them. One thread.
     Decoders {
         files: Vec<PathBuf>,
         #[arg(long, default_value_t = 7)]
@@ -105,6 +105,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The resamplers on the same noise: the halfband FIR (44.1 kHz to 22 050 Hz) against
+    /// rubato on that ratio, and rubato on the ratios it still takes. One thread.
+    Resample {
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 20)]
+        repeat: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
     Dft {
         #[arg(long, default_value_t = 30.0)]
@@ -123,6 +133,14 @@ pub(super) fn run(config: &Config, what: BenchCommand) -> anyhow::Result<()> {
             bench_tower(config, &batches, &threads, repeat, gpu, !no_onnx, json)
         }
         BenchCommand::Dft { seconds, repeat } => bench_dft(seconds, repeat),
+        BenchCommand::Resample { seconds, repeat, json } => {
+            let rows = debut::bench::resample::resample(seconds, repeat)?;
+            debut::bench::resample::print_resample(&rows, seconds);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&rows)?)?;
+            }
+            Ok(())
+        }
         BenchCommand::Decoders { files, repeat, json } => {
             anyhow::ensure!(!files.is_empty(), "give the audio files to decode");
             let rows = debut::bench::decoders::decoders(&files, repeat)?;

@@ -85,6 +85,10 @@ impl Chunks {
         }
     }
 
+    fn unit(self) -> &'static str {
+        if matches!(self, Self::Mp4) { "box" } else { "chunk" }
+    }
+
     /// The chunk header at the start of `b`; `None` if `b` is too short for one, or holds
     /// no size a writer would put there.
     fn header(self, b: &[u8]) -> Option<ChunkHeader> {
@@ -148,7 +152,8 @@ impl Chunks {
             let available = (rest.len() - header) as u64;
             if size > available {
                 let id = String::from_utf8_lossy(&id);
-                return Some(format!("the {} ends inside its `{id}` chunk: {available} of {size} bytes", self.name()));
+                let (name, unit) = (self.name(), self.unit());
+                return Some(format!("the {name} ends inside its `{id}` {unit}: {available} of {size} bytes"));
             }
             let pad = matches!(self, Self::Riff | Self::Aiff) as u64 & size;
             let Ok(skip) = usize::try_from(size + pad) else { return None };
@@ -157,7 +162,7 @@ impl Chunks {
         // Every chunk seen whole, but the upload stopped before one the audio needs.
         let missing = self.required().iter().find(|any| !any.iter().any(|id| seen.contains(id)))?;
         let id = String::from_utf8_lossy(missing[0]);
-        Some(format!("the {} ends before its `{id}` chunk", self.name()))
+        Some(format!("the {} ends before its `{id}` {}", self.name(), self.unit()))
     }
 }
 

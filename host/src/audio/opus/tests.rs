@@ -1,14 +1,12 @@
 //! Streams are encoded here with libopus's encoder and wrapped in Ogg pages by a small
 //! writer, so each test controls the pre-skip, the end granule, the gain and the length.
 
-use std::time::Instant;
-
 use ::opus::{Application, Bitrate, Encoder};
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::units::{Duration, Timestamp};
 
 use super::*;
-use crate::audio::{DecodedAudio, SourceHint, decode_mono, resample_mono};
+use crate::audio::{DecodedAudio, SourceHint, decode_mono};
 
 const FRAME: usize = 960;
 
@@ -367,65 +365,4 @@ fn caf_opus_decodes_as_the_same_packets_in_ogg() {
     let err = decode_mono(bytes[..bytes.len() - 100].to_vec(), &SourceHint::default(), None, &DecodeBudget::default())
         .unwrap_err();
     assert_eq!(err.kind(), "truncated", "{err}");
-}
-
-/// Decode time of the 30 s stereo Opus bench clips (128 kbit/s): libopus straight to 24 kHz
-/// mono against 48 kHz stereo and a downmix, each followed by the resampling to 22 050 Hz:
-/// `cargo test --release -p debut --lib decode_times_24k_mono -- --ignored --nocapture`.
-/// Medians of 7, one thread; no assertion on time.
-#[test]
-#[ignore = "timing; needs /tmp/debut-bench from host/benches/make_bench_audio.py"]
-fn decode_times_24k_mono_against_48k_stereo() {
-    use crate::audio::test_support::{bench_files, median};
-    for path in bench_files("opus") {
-        let bytes = std::fs::read(&path).unwrap();
-        let (mut t_mono, mut t_stereo, mut r_mono, mut r_stereo) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..7 {
-            let t = Instant::now();
-            let mono = decode(&bytes, Some(30.0));
-            t_mono.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            resample_mono(mono.samples, mono.sample_rate, 22_050).unwrap();
-            r_mono.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            let stereo = decode_stereo_48k(&bytes);
-            t_stereo.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
-            resample_mono(stereo, 48_000, 22_050).unwrap();
-            r_stereo.push(t.elapsed().as_secs_f64() * 1e3);
-        }
-        eprintln!(
-            "{}: 24 kHz mono {:.2} ms + resample {:.2} ms; 48 kHz stereo + downmix {:.2} ms + resample {:.2} ms",
-            path.display(),
-            median(t_mono),
-            median(r_mono),
-            median(t_stereo),
-            median(r_stereo)
-        );
-    }
-}
-
-/// The alternative: every packet through a 48 kHz stereo decoder, then the mean of the
-/// channels, pre-skip dropped (the same demuxing as decode_mono).
-fn decode_stereo_48k(bytes: &[u8]) -> Vec<f32> {
-    use symphonia::core::formats::probe::Hint;
-    use symphonia::core::formats::{FormatOptions, TrackType};
-    use symphonia::core::io::MediaSourceStream;
-    use symphonia::core::meta::MetadataOptions;
-    let mss = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes.to_vec())), Default::default());
-    let mut format = symphonia::default::get_probe()
-        .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
-        .unwrap();
-    let track = format.default_track(TrackType::Audio).unwrap();
-    let params = track.codec_params.as_ref().and_then(|p| p.audio()).unwrap().clone();
-    let head = Head::parse(params.extra_data.as_deref().unwrap()).unwrap();
-    let mut decoder = Decoder::new(48_000, Channels::Stereo).unwrap();
-    let mut buf = vec![0f32; 2 * MAX_PACKET_48K];
-    let mut out = Vec::new();
-    while let Ok(Some(packet)) = format.next_packet() {
-        let n = decoder.decode_float(&packet.data, &mut buf, false).unwrap();
-        out.extend(buf[..2 * n].chunks_exact(2).map(|lr| 0.5 * (lr[0] + lr[1])));
-    }
-    out.drain(..usize::from(head.pre_skip).min(out.len()));
-    out
 }
