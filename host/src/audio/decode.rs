@@ -160,14 +160,14 @@ pub(super) fn decode_symphonia(
         .ok_or_else(|| DecodeError::Corrupt { detail: "the stream declares no sample rate".into() })?;
     if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
         return Err(DecodeError::SampleRate {
-            rate: Some(rate.into()),
+            rate: rate.into(),
             min: budget.min_sample_rate,
             max: budget.max_sample_rate,
         });
     }
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(0);
     if channels as u64 > u64::from(budget.max_channels) {
-        return Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels });
+        return Err(DecodeError::ChannelCount { channels: channels as u64, max: budget.max_channels });
     }
     // AAC in MP4: the edit list says where the audio starts and how long it is (FFmpeg
     // applies it; symphonia does not).

@@ -15,10 +15,10 @@ pub enum DecodeError {
     NoAudioTrack,
     #[error("unsupported codec: {codec}")]
     UnsupportedCodec { codec: String },
-    #[error("sample rate {} is outside the accepted {min}..={max} Hz", show(rate, "Hz"))]
-    SampleRate { rate: Option<u64>, min: u32, max: u32 },
-    #[error("channel count {} is outside the accepted 1..={max}", show(channels, ""))]
-    ChannelCount { channels: Option<u64>, max: u32 },
+    #[error("sample rate {rate} Hz is outside the accepted {min}..={max} Hz")]
+    SampleRate { rate: u64, min: u32, max: u32 },
+    #[error("channel count {channels} is outside the accepted 1..={max}")]
+    ChannelCount { channels: u64, max: u32 },
     #[error("declared duration of {declared_s:.0} s exceeds the decode budget of {limit_s:.0} s")]
     TooLong { declared_s: f64, limit_s: f64 },
     #[error("truncated stream: {detail}")]
@@ -65,13 +65,5 @@ impl DecodeError {
             Self::Timeout { .. } => "timeout",
             Self::Resample { .. } => "resample",
         }
-    }
-}
-
-fn show(v: &Option<u64>, unit: &str) -> String {
-    match v {
-        Some(v) if unit.is_empty() => v.to_string(),
-        Some(v) => format!("{v} {unit}"),
-        None => "(unreadable in the header)".into(),
     }
 }

@@ -98,7 +98,7 @@ impl MonoDecoder for SymphoniaMono {
         let channels = buf.num_planes();
         if channels == 0 || channels as u64 > u64::from(self.max_channels) {
             return Err(PacketError::Fatal(DecodeError::ChannelCount {
-                channels: Some(channels as u64),
+                channels: channels as u64,
                 max: self.max_channels,
             }));
         }

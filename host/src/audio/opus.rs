@@ -44,7 +44,7 @@ pub(super) fn make(
         _ => Head::plain(declared_channels, delay.unwrap_or(0))?,
     };
     if u32::from(head.channels) > budget.max_channels {
-        return Err(DecodeError::ChannelCount { channels: Some(head.channels.into()), max: budget.max_channels });
+        return Err(DecodeError::ChannelCount { channels: head.channels.into(), max: budget.max_channels });
     }
     let rate = params.sample_rate.unwrap_or(OPUS_RATE);
     // The container's rate is what `decode_symphonia` counts frames in; libopus synthesises at

@@ -106,11 +106,11 @@ pub(super) fn decode(
     // (Over the channel budget symphonia would not even get to refuse: its PCM reader
     // multiplies the count by the sample width in 16 bits, and overflow checks panic.)
     if channels == 0 || channels as u64 > u64::from(budget.max_channels) {
-        return Some(Err(DecodeError::ChannelCount { channels: Some(channels as u64), max: budget.max_channels }));
+        return Some(Err(DecodeError::ChannelCount { channels: channels as u64, max: budget.max_channels }));
     }
     if rate < budget.min_sample_rate || rate > budget.max_sample_rate {
         let (min, max) = (budget.min_sample_rate, budget.max_sample_rate);
-        return Some(Err(DecodeError::SampleRate { rate: Some(rate.into()), min, max }));
+        return Some(Err(DecodeError::SampleRate { rate: rate.into(), min, max }));
     }
     let data = data?;
     // WAVE_FORMAT_EXTENSIBLE: the real format is the sub-format GUID's first two bytes.
@@ -205,7 +205,7 @@ mod tests {
         assert!(decode(&eight, None, &budget).is_none());
         // Over the channel budget: refused here (symphonia's PCM reader can overflow on it).
         let tight = DecodeBudget { max_channels: 1, ..DecodeBudget::default() };
-        assert!(matches!(decode(&wav, None, &tight), Some(Err(DecodeError::ChannelCount { channels: Some(2), .. }))));
+        assert!(matches!(decode(&wav, None, &tight), Some(Err(DecodeError::ChannelCount { channels: 2, .. }))));
         // Over the duration budget.
         let short = DecodeBudget { max_duration_s: 0.5, ..DecodeBudget::default() };
         assert!(decode(&wav, None, &short).is_none());
