@@ -74,20 +74,38 @@ pub fn decode_mono(
     // always tell.
     let cut = super::framing::find_cut(&bytes);
     // WAV and MP3 streams the fast paths can vouch for; they decline everything else to
-    // symphonia.
-    let decoded = if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
-        result
-    } else if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
-        result
-    } else {
-        decode_symphonia(bytes, hint, span_seconds, budget, started)
-    };
+    // symphonia. A decoder that panics on a malformed stream (symphonia's Ogg reader did,
+    // found by fuzzing) fails that payload alone: the panic is contained here and the
+    // stream is corrupt.
+    let decode = std::panic::AssertUnwindSafe(|| {
+        if let Some(result) = super::wav::decode(&bytes, span_seconds, budget) {
+            result
+        } else if let Some(result) = super::mp3::decode(&bytes, span_seconds, budget, started) {
+            result
+        } else {
+            decode_symphonia(bytes, hint, span_seconds, budget, started)
+        }
+    });
+    let decoded = std::panic::catch_unwind(decode).unwrap_or_else(|panic| {
+        let message = panic_message(&*panic);
+        tracing::warn!(%message, "a decoder panicked; the payload is reported corrupt");
+        Err(DecodeError::Corrupt { detail: format!("the decoder failed on this stream ({message})") })
+    });
     match (cut, decoded.and_then(check_samples)) {
         // A cut is what the decoder saw the symptoms of, or what it could not see at all; a
         // refusal by policy (too long, unsupported, ...) stands whatever the bytes' end.
         (Some(detail), Ok(_)) => Err(DecodeError::Truncated { detail }),
         (Some(detail), Err(e)) if e.may_be_a_cut() => Err(DecodeError::Truncated { detail }),
         (_, result) => result,
+    }
+}
+
+/// What a panic said, when it said it as text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "no message".into(),
     }
 }
 
@@ -445,4 +463,30 @@ fn codec_name(id: AudioCodecId) -> String {
         other => return format!("codec id {other}"),
     };
     name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged Ogg Vorbis upload the fuzz target made (`fixtures/regressions/`): pages
+    /// with bad CRCs, a chained stream, junk. symphonia 0.6.1's end scan, bisecting through
+    /// it, wrapped a subtraction and panicked in a clamp (`vendor/symphonia-format-ogg`).
+    #[test]
+    fn symphonias_ogg_end_scan_survives_the_fuzzers_damaged_upload() {
+        use std::io::Read;
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/regressions/ogg_end_scan_panic.ogg.gz");
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()).read_to_end(&mut bytes).unwrap();
+        let probe = std::panic::catch_unwind(|| {
+            let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.clone())), Default::default());
+            symphonia::default::get_probe()
+                .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
+                .map(|_| ())
+        });
+        assert!(probe.is_ok(), "symphonia's Ogg probe panicked");
+        let err = decode_mono(bytes, &SourceHint::default(), None, &DecodeBudget::default()).unwrap_err();
+        assert_eq!(err.kind(), "truncated", "{err}");
+    }
 }
