@@ -1,8 +1,9 @@
-//! Whether an upload is whole, judged by its container's own framing. A cut upload is the commonest bad input a catalog sees, and a decoder alone cannot
-//! always tell it: Ogg and ADTS declare no length, symphonia skips a cut last frame, an MP4
-//! whose index follows its samples is unreadable once cut, and a span decode never reads a
-//! track's end. Every unit of these containers declares its size, so the unit the cut falls in
-//! declares more bytes than follow it:
+//! Whether an upload is whole, judged by its container's own framing. A cut upload is the
+//! commonest bad input a catalog sees, and a decoder alone cannot always tell it: Ogg and
+//! ADTS declare no length, symphonia skips a cut last frame, an MP4 whose index follows its
+//! samples is unreadable once cut, and a span decode never reads a track's end. Every unit of
+//! these containers declares its size, so the unit the cut falls in declares more bytes than
+//! follow it:
 //!
 //! - chunks and boxes: RIFF/WAV, AIFF, CAF, MP4 (here);
 //! - Ogg pages, whose last one also carries the end-of-stream flag ([`ogg`]);
@@ -14,8 +15,9 @@
 //! `decode_mono` asks for every payload: a cut is `truncated` whether the decoder saw its
 //! symptoms (an unreadable container, bad packets, no audio) or nothing at all, while a
 //! refusal by policy (too long, an unsupported codec, ...) stands. A stream this module
-//! cannot read (unknown, or corrupt at the start) passes: the decoders name its error. Only what the framing proves is reported, so trailing tags or junk that
-//! declare nothing are never a cut.
+//! cannot read (unknown, or corrupt at the start) passes: the decoders name its error. Only
+//! what the framing proves is reported, so trailing tags or junk that declare nothing are
+//! never a cut.
 
 mod ebml;
 mod flac;
@@ -47,7 +49,7 @@ pub(super) fn find_cut(bytes: &[u8]) -> Option<String> {
 
 /// The length of an ID3v2 tag at the start of `bytes` (0 if none): some taggers put one in
 /// front of FLAC and ADTS streams too.
-pub(super) fn id3v2_len(bytes: &[u8]) -> usize {
+fn id3v2_len(bytes: &[u8]) -> usize {
     match bytes.get(..10) {
         Some(h) if h.starts_with(b"ID3") && h[6..10].iter().all(|b| b & 0x80 == 0) => {
             let size = h[6..10].iter().fold(0usize, |n, &b| n << 7 | usize::from(b));
