@@ -49,6 +49,9 @@ pub(super) fn find_cut(bytes: &[u8]) -> Option<String> {
     }
     let open = streams.iter().filter(|(_, ended)| !ended).count();
     (open > 0).then(|| {
-        format!("the Ogg stream ends without its last page ({open} logical stream(s) lack the end-of-stream flag)")
+        format!(
+            "the Ogg stream ends without its last page ({open} logical stream(s) lack the end-of-stream flag): \
+             the upload was cut, or the file was captured from a live stream"
+        )
     })
 }
