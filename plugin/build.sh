@@ -18,6 +18,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# rustup, rustc and cargo below run here, so plugin/rust-toolchain.toml picks the toolchain
+# (the one dist/BUILD_INFO records) wherever this script is called from.
+cd "$here"
 target=wasm32-wasip2
 plugins=(bio-text bio-semantic)
 

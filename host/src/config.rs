@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::AudioConfig;
 use crate::backend::BackendKind;
 
-/// Top-level sections; environment variables outside them (e.g. `DEBUT_LOG`) are not settings.
+/// Top-level sections: `DEBUT_<SECTION>` or `DEBUT_<SECTION>__<KEY>`.
 const SECTIONS: &[&str] = &[
     "backend",
     "audio",
@@ -27,6 +27,21 @@ const SECTIONS: &[&str] = &[
     "pipeline",
     "service",
     "kafka",
+];
+
+/// `DEBUT_*` variables that are not settings: read by the command line, the logger, the
+/// bundle, and the project's own test and benchmark scripts (which run the binary with them
+/// set). Any other `DEBUT_*` name is a mistyped setting and refused.
+const OTHER_VARIABLES: &[&str] = &[
+    "DEBUT_CONFIG",
+    "DEBUT_LOG",
+    "DEBUT_DATA_DIR",
+    "DEBUT_BENCH_VENV",
+    "DEBUT_TEST_PYTHON",
+    "DEBUT_TEST_VENV",
+    "DEBUT_BIN",
+    "DEBUT_BINARY",
+    "DEBUT_TRAIN_JAX_REEXEC",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -128,6 +143,7 @@ impl Config {
             anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
             fig = fig.merge(Toml::file_exact(path));
         }
+        check_variable_names(std::env::vars_os().map(|(k, _)| k.to_string_lossy().into_owned()))?;
         fig = fig.merge(Env::prefixed("DEBUT_").split("__").filter(|k| {
             let k = k.as_str().to_ascii_lowercase();
             // librdkafka's property names hold dots: read apart, below.
@@ -153,9 +169,49 @@ impl Config {
     }
 }
 
+/// Refuses a `DEBUT_*` variable that names no setting (`DEBUT_BROKER` for `DEBUT_BROKERS`),
+/// which would otherwise be ignored and leave the default in force. Keys inside a section
+/// (`DEBUT_AUDIO__MAX_SECOND`) are refused by the sections' own `deny_unknown_fields`.
+fn check_variable_names(names: impl Iterator<Item = String>) -> anyhow::Result<()> {
+    let mut unknown: Vec<String> = names
+        .filter(|name| name.starts_with("DEBUT_") && !OTHER_VARIABLES.contains(&name.as_str()))
+        .filter(|name| {
+            let section = name["DEBUT_".len()..].split("__").next().unwrap_or("").to_ascii_lowercase();
+            !SECTIONS.contains(&section.as_str())
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    unknown.sort();
+    let settings = SECTIONS.iter().map(|s| format!("DEBUT_{}", s.to_ascii_uppercase()));
+    let known: Vec<String> = settings.chain(OTHER_VARIABLES.iter().map(|s| s.to_string())).collect();
+    anyhow::bail!(
+        "unknown environment variable{} {}: DEBUT_* names a setting (sections take `__`, as in \
+         DEBUT_AUDIO__MAX_SECONDS) or one of the known variables: {}",
+        if unknown.len() > 1 { "s" } else { "" },
+        unknown.join(", "),
+        known.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_debut_variable_that_names_no_setting_is_refused_with_the_known_names() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter();
+        let known = ["DEBUT_BROKERS", "DEBUT_AUDIO__MAX_SECONDS", "DEBUT_KAFKA__SASL__PASSWORD", "DEBUT_LOG", "PATH"];
+        check_variable_names(names(&known)).unwrap();
+        let err = check_variable_names(names(&["DEBUT_BROKER", "DEBUT_LOG"])).unwrap_err().to_string();
+        assert!(
+            err.contains("DEBUT_BROKER:") && err.contains("DEBUT_BROKERS") && err.contains("DEBUT_DATA_DIR"),
+            "{err}"
+        );
+        let err = check_variable_names(names(&["DEBUT_AUDI__MAX_SECONDS"])).unwrap_err().to_string();
+        assert!(err.contains("DEBUT_AUDI__MAX_SECONDS") && err.contains("DEBUT_AUDIO"), "{err}");
+    }
 
     #[test]
     fn every_setting_can_come_from_the_environment() {

@@ -1,19 +1,25 @@
-//! Opus (RFC 6716) through libopus: symphonia demuxes Opus from Ogg, WebM/Matroska, MP4 and
-//! CAF but has no decoder for it. libopus 1.6 (BSD-3-Clause) comes built from source by
-//! `opusic-sys` and is called through the safe `opus` bindings.
+//! Opus (RFC 6716) through `opus-rs`, a pure-Rust port of libopus 1.6 (BSD-3-Clause; no C
+//! to build): symphonia demuxes Opus from Ogg, WebM/Matroska, MP4 and CAF but has no decoder
+//! for it.
 //!
 //! A 48 kHz stream (every Ogg and MP4 Opus stream; Opus's clock is always 48 kHz) is decoded
-//! straight to mono at 24 kHz, [`MonoDecoder::decimation`] 2: libopus folds a stereo stream's
-//! spectrum to mono before its inverse transform and drops the bands above 12 kHz, which the
-//! analysis (22 050 Hz) never sees. Multichannel streams (channel mapping family 1) go through
-//! the multistream decoder, then the mean of the channels.
+//! straight to 24 kHz, [`MonoDecoder::decimation`] 2: the decoder drops the bands above
+//! 12 kHz, which the analysis (22 050 Hz) never sees. A stereo stream is decoded as stereo
+//! and its channels averaged, as librosa averages them (a mono decode would undo the
+//! encoder's phase inversion, where left and right cancel in the mean). Multichannel streams
+//! (channel mapping family 1) go through the multistream decoder, then the mean of the
+//! channels.
 //!
 //! What the identification header (`OpusHead`, the codec parameters' extra data) says is
 //! honoured: the output gain, the mapping, and the pre-skip, the encoder's priming samples at
 //! the start of the stream, which are not audio. Containers trim the end with the last
 //! granule position (Ogg), which symphonia passes on as the last packet's `trim_end`.
 
-use opus::{Channels, Decoder, ErrorCode, MSDecoder};
+use opus_rs::OpusDecoder;
+use opus_rs::multistream::{ChannelMappingTable, MultistreamDecoder};
+
+/// What the decoder says when it refuses a packet or a layout.
+type OpusError = &'static str;
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::packet::Packet;
@@ -47,7 +53,7 @@ pub(super) fn make(
         return Err(DecodeError::ChannelCount { channels: head.channels.into(), max: budget.max_channels });
     }
     let rate = params.sample_rate.unwrap_or(OPUS_RATE);
-    // The container's rate is what `decode_symphonia` counts frames in; libopus synthesises at
+    // The container's rate is what `decode_symphonia` counts frames in; Opus synthesises at
     // any of Opus's rates, so the output must be that rate or exactly half of it.
     let (out_rate, decimation) = match rate {
         OPUS_RATE => (OPUS_RATE / 2, 2),
@@ -173,56 +179,82 @@ impl Head {
     }
 }
 
-/// libopus's decoder for the stream's layout.
-enum Inner {
-    /// One stream decoded straight to mono.
-    Mono(Decoder),
-    /// Several streams: every output channel, then their mean.
-    Multi { decoder: MSDecoder, channels: usize, interleaved: Vec<f32> },
+/// The decoder for the stream's layout: every decoded channel interleaved, then their mean.
+struct Inner {
+    decoder: Layout,
+    /// What the decoder was made from, to make it anew after a seek.
+    head: Head,
+    out_rate: u32,
+    channels: usize,
+    /// The header's output gain as a linear factor.
+    gain: f32,
+    interleaved: Vec<f32>,
+}
+
+enum Layout {
+    /// One stream of one or two channels.
+    Single(Box<OpusDecoder>),
+    /// Several streams (channel mapping family 1).
+    Multi(Box<MultistreamDecoder>),
+}
+
+impl Layout {
+    fn new(head: &Head, out_rate: u32) -> Result<Self, OpusError> {
+        let rate = out_rate as i32;
+        if head.is_single_stream() {
+            Ok(Self::Single(Box::new(OpusDecoder::new(rate, usize::from(head.channels))?)))
+        } else {
+            let table = ChannelMappingTable {
+                channels: head.channels,
+                stream_count: head.streams,
+                coupled_count: head.coupled,
+                mapping: head.mapping.clone(),
+            };
+            Ok(Self::Multi(Box::new(MultistreamDecoder::new(rate, table)?)))
+        }
+    }
 }
 
 impl Inner {
     fn new(head: &Head, out_rate: u32) -> Result<Self, DecodeError> {
-        let refused = |e: opus::Error| DecodeError::Corrupt { detail: format!("Opus decoder refused the header: {e}") };
-        if head.is_single_stream() {
-            let mut decoder = Decoder::new(out_rate, Channels::Mono).map_err(refused)?;
-            // libopus ignores the encoder's phase inversion (intensity stereo) when it decodes
-            // to mono, so that mono listeners hear those bands; the analysis reproduces
-            // librosa, which averages the decoded left and right, where they cancel.
-            decoder.set_phase_inversion_disabled(false).map_err(refused)?;
-            decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
-            Ok(Self::Mono(decoder))
-        } else {
-            let mut decoder = MSDecoder::new(out_rate, head.streams, head.coupled, &head.mapping).map_err(refused)?;
-            decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
-            Ok(Self::Multi { decoder, channels: usize::from(head.channels), interleaved: Vec::new() })
-        }
+        let decoder = Layout::new(head, out_rate)
+            .map_err(|e| DecodeError::Corrupt { detail: format!("Opus decoder refused the header: {e}") })?;
+        Ok(Self {
+            decoder,
+            head: head.clone(),
+            out_rate,
+            channels: usize::from(head.channels),
+            gain: gain_factor(head.gain),
+            interleaved: Vec::new(),
+        })
     }
 
     /// Decodes one packet to mono in `pcm` (at least `max_out` long); returns its length.
-    fn decode(&mut self, data: &[u8], pcm: &mut [f32], max_out: usize) -> Result<usize, opus::Error> {
-        match self {
-            Self::Mono(decoder) => decoder.decode_float(data, &mut pcm[..max_out], false),
-            Self::Multi { decoder, channels, interleaved } => {
-                interleaved.resize(max_out * *channels, 0.0);
-                let n = decoder.decode_float(data, interleaved, false)?;
-                let scale = 1.0 / *channels as f32;
-                for (o, frame) in pcm.iter_mut().zip(interleaved.chunks_exact(*channels)).take(n) {
-                    *o = frame.iter().sum::<f32>() * scale;
-                }
-                Ok(n)
-            }
+    fn decode(&mut self, data: &[u8], pcm: &mut [f32], max_out: usize) -> Result<usize, OpusError> {
+        self.interleaved.resize(max_out * self.channels, 0.0);
+        let n = match &mut self.decoder {
+            Layout::Single(decoder) => decoder.decode(data, max_out, &mut self.interleaved)?,
+            Layout::Multi(decoder) => decoder.decode(data, max_out, &mut self.interleaved)?,
+        };
+        let n = n.min(max_out);
+        let scale = self.gain / self.channels as f32;
+        for (o, frame) in pcm.iter_mut().zip(self.interleaved.chunks_exact(self.channels)).take(n) {
+            *o = frame.iter().sum::<f32>() * scale;
         }
+        Ok(n)
     }
 
+    /// Forgets the stream's history (after a seek): a decoder made anew.
     fn reset(&mut self) {
-        // Resetting cannot fail on a decoder that was created; a failure would only leave
-        // the previous state to decay over the first packets, which the seek margin drops.
-        let _ = match self {
-            Self::Mono(decoder) => decoder.reset_state(),
-            Self::Multi { decoder, .. } => decoder.reset_state(),
-        };
+        if let Ok(fresh) = Layout::new(&self.head, self.out_rate) {
+            self.decoder = fresh;
+        }
     }
+}
+
+/// RFC 7845's output gain, Q7.8 dB, as a factor on the samples.
+fn gain_factor(q8_db: i16) -> f32 {
+    10f32.powf(f32::from(q8_db) / (20.0 * 256.0))
 }
 
 /// One Opus track to mono at `out_rate`, with the pre-skip and the end trim applied.
@@ -247,18 +279,18 @@ impl MonoDecoder for OpusMono {
     fn decode(&mut self, packet: &Packet, out: &mut Vec<f32>) -> Result<(), PacketError> {
         out.clear();
         let data: &[u8] = &packet.data;
-        // An empty packet would ask libopus to conceal a loss of its whole buffer (120 ms);
-        // the TOC check catches what libopus would otherwise only report mid-decode.
+        // An empty packet would ask the decoder to conceal a loss of its whole buffer (120 ms);
+        // the TOC check catches what the decoder would otherwise only report mid-decode.
         if data.is_empty() {
             return Err(bad("opus: empty packet"));
         }
-        match opus::packet::get_nb_samples(data, OPUS_RATE) {
-            Ok(n) if n <= MAX_PACKET_48K => {}
-            Ok(_) => return Err(bad("opus: packet longer than 120 ms")),
-            Err(_) => return Err(bad("opus: invalid TOC")),
+        match samples_48k(data) {
+            Some(n) if n <= MAX_PACKET_48K => {}
+            Some(_) => return Err(bad("opus: packet longer than 120 ms")),
+            None => return Err(bad("opus: invalid TOC")),
         }
         self.pcm.resize(self.max_out, 0.0);
-        let n = self.inner.decode(data, &mut self.pcm, self.max_out).map_err(|e| bad(describe(e.code())))?;
+        let n = self.inner.decode(data, &mut self.pcm, self.max_out).map_err(|e| bad(describe(&e)))?;
         // Trims are in the track's time base, Opus's 48 kHz clock in every container that
         // sets them; at half rate they halve.
         let to_out = |frames: u64| {
@@ -287,12 +319,11 @@ impl MonoDecoder for OpusMono {
     }
 }
 
-/// The full-rate path for Opus, which symphonia cannot decode: libopus at 48 kHz with every
-/// channel of a one-stream track, their mean, the pre-skip dropped. What `audio::reference`
-/// measures the 24 kHz mono path against.
+/// The full-rate path for Opus, which symphonia cannot decode: the decoder at 48 kHz with
+/// every channel of a one-stream track, their mean, the pre-skip dropped. What
+/// `audio::reference` measures the 24 kHz mono path against.
 pub(super) struct FullRate {
-    decoder: Decoder,
-    channels: usize,
+    inner: Inner,
     to_skip: usize,
     pcm: Vec<f32>,
 }
@@ -307,40 +338,52 @@ impl FullRate {
         if !head.is_single_stream() {
             return Err(DecodeError::UnsupportedCodec { codec: "opus (multistream, for the reference path)".into() });
         }
-        let layout = if head.channels == 1 { Channels::Mono } else { Channels::Stereo };
-        let refused = |e: opus::Error| DecodeError::Corrupt { detail: format!("Opus decoder refused the header: {e}") };
-        let mut decoder = Decoder::new(OPUS_RATE, layout).map_err(refused)?;
-        decoder.set_gain(i32::from(head.gain)).map_err(refused)?;
-        let channels = usize::from(head.channels);
-        Ok(Self { decoder, channels, to_skip: usize::from(head.pre_skip), pcm: vec![0.0; channels * MAX_PACKET_48K] })
+        let inner = Inner::new(&head, OPUS_RATE)?;
+        Ok(Self { inner, to_skip: usize::from(head.pre_skip), pcm: vec![0.0; MAX_PACKET_48K] })
     }
 
     /// Decodes one packet onto the end of `mono`.
     pub fn decode(&mut self, data: &[u8], mono: &mut Vec<f32>) -> Result<(), DecodeError> {
         let n = self
-            .decoder
-            .decode_float(data, &mut self.pcm, false)
-            .map_err(|e| DecodeError::Corrupt { detail: describe(e.code()).into() })?;
+            .inner
+            .decode(data, &mut self.pcm, MAX_PACKET_48K)
+            .map_err(|e| DecodeError::Corrupt { detail: describe(&e).into() })?;
         let skip = self.to_skip.min(n);
         self.to_skip -= skip;
-        let scale = 1.0 / self.channels as f32;
-        let frames = self.pcm[..n * self.channels].chunks_exact(self.channels).skip(skip);
-        mono.extend(frames.map(|f| f.iter().sum::<f32>() * scale));
+        mono.extend_from_slice(&self.pcm[skip..n]);
         Ok(())
     }
+}
+
+/// A packet's duration in samples at 48 kHz from its TOC byte and frame count (RFC 6716
+/// section 3.1), or `None` for a packet too short to say.
+fn samples_48k(data: &[u8]) -> Option<usize> {
+    let toc = *data.first()?;
+    let config = usize::from(toc >> 3);
+    let per_frame = match config {
+        // SILK-only: 10, 20, 40, 60 ms.
+        0..=11 => [480, 960, 1920, 2880][config % 4],
+        // Hybrid: 10, 20 ms.
+        12..=15 => [480, 960][config % 2],
+        // CELT-only: 2.5, 5, 10, 20 ms.
+        _ => [120, 240, 480, 960][config % 4],
+    };
+    let frames = match toc & 0x03 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => usize::from(*data.get(1)? & 0x3f),
+    };
+    if frames == 0 { None } else { Some(per_frame * frames) }
 }
 
 fn bad(msg: &'static str) -> PacketError {
     PacketError::Symphonia(SymError::DecodeError(msg))
 }
 
-fn describe(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::InvalidPacket => "opus: invalid packet",
-        ErrorCode::BufferTooSmall => "opus: packet longer than 120 ms",
-        ErrorCode::BadArg => "opus: packet rejected",
-        _ => "opus: decoding failed",
-    }
+/// The decoder's refusals are `&'static str`s; a packet's failure counts as a bad packet,
+/// whatever the words.
+fn describe(_error: &OpusError) -> &'static str {
+    "opus: invalid packet"
 }
 
 #[cfg(test)]

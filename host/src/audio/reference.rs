@@ -17,7 +17,7 @@ use crate::spectral::{MelParams, MelSpectrogram, hz_to_mel_slaney, mel_to_hz_sla
 
 /// The path before the analysis decoders: symphonia's decoder on every packet of the track,
 /// the mean of the channels, at the stream's rate (for AAC in MP4, from the edit list's
-/// start, as `decode_mono` applies it; for Opus, which symphonia cannot decode, libopus at
+/// start, as `decode_mono` applies it; for Opus, which symphonia cannot decode, the Opus decoder at
 /// 48 kHz with every channel). No span, no budgets: for files one trusts.
 pub fn full_rate_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32), DecodeError> {
     let edits = super::mp4::edits(bytes);

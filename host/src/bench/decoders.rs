@@ -1,5 +1,5 @@
 //! `debut bench decoders`: debut's decoding against the full-rate path symphonia alone takes
-//! (every channel at the stream's rate, their mean, then the resampler; libopus at 48 kHz
+//! (every channel at the stream's rate, their mean, then the resampler; the Opus decoder at 48 kHz
 //! stereo for Opus), per file, both to 22 050 Hz mono, with the log-mel difference between
 //! them. Shows what the analysis decoders (MP3, Vorbis, AAC, Opus at 24 kHz mono) and the
 //! direct WAV read save; files the full-rate path cannot decode are reported and skipped.

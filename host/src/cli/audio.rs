@@ -1,4 +1,4 @@
-//! `analyse`, `mel`, `decode`, `embed`: the front end and the audio tower over files.
+//! `analyse`, `mel`, `decode`: the front end over files (`embed` is in `embed.rs`).
 
 use std::path::PathBuf;
 
@@ -7,19 +7,21 @@ use anyhow::{Context, bail};
 use debut::audio::SourceHint;
 use debut::backend;
 use debut::config::Config;
-use debut::embedding::{self, Modality, ModelRef, Source, TrackEmbedding};
 use debut::frontend::Frontend;
 use debut::output;
 use debut::spectral::MelParams;
 
 #[derive(clap::Args)]
 pub struct AnalyseArgs {
+    /// A directory of audio files (not recursive; .json files are skipped).
     dir: PathBuf,
 }
 
 #[derive(clap::Args)]
 pub struct MelArgs {
+    /// An audio file.
     audio: PathBuf,
+    /// The .npy to write: float32 [128, frames], dB.
     #[arg(long)]
     out: PathBuf,
     /// Also render it as a PNG with time and frequency axes.
@@ -29,85 +31,17 @@ pub struct MelArgs {
 
 #[derive(clap::Args)]
 pub struct DecodeArgs {
+    /// An audio file.
     audio: PathBuf,
+    /// The .npy to write: float32 samples, mono at 22 050 Hz.
     #[arg(long)]
     out: PathBuf,
-}
-
-#[derive(clap::Args)]
-pub struct EmbedArgs {
-    #[arg(required = true)]
-    audio: Vec<PathBuf>,
-    /// Model directory (default: the configured or bundled model).
-    #[arg(long)]
-    model: Option<PathBuf>,
 }
 
 fn frontend(config: &Config) -> anyhow::Result<Frontend> {
     let backend = backend::select(config.backend).context("starting the compute backend")?;
     tracing::info!(backend = %backend.name(), "compute backend");
     Ok(Frontend::new(config.audio.clone(), MelParams::default(), backend))
-}
-
-pub(super) fn embed(config: &Config, args: EmbedArgs) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    if args.model.is_some() {
-        config.model = args.model;
-    }
-    let (config, files) = (&config, &args.audio);
-    use rayon::prelude::*;
-    use std::io::Write;
-    let model = super::load_model(config)?;
-    let backend = backend::select(config.backend).context("starting the compute backend")?;
-    tracing::info!(backend = %backend.name(), model = %model.name(), "embedding {} files", files.len());
-    let fe = Frontend::new(config.audio.clone(), model.mel_params(), backend.clone());
-    // Decode and analyse in parallel; the tower then sees all windows in large batches.
-    let analysed: Vec<(PathBuf, anyhow::Result<debut::spectral::MelSpectrogram>)> = files
-        .par_iter()
-        .map(|path| {
-            let result = std::fs::read(path)
-                .with_context(|| format!("reading {}", path.display()))
-                .and_then(|bytes| fe.analyse(bytes, &SourceHint::from_path(path)).map_err(anyhow::Error::from))
-                .map(|a| a.mel);
-            (path.clone(), result)
-        })
-        .collect();
-    let mut failed = 0;
-    let mut ok: Vec<(&PathBuf, &debut::spectral::MelSpectrogram)> = Vec::new();
-    for (path, result) in &analysed {
-        match result {
-            Ok(mel) => ok.push((path, mel)),
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {}: {e:#}", path.display());
-            }
-        }
-    }
-    let mels: Vec<&debut::spectral::MelSpectrogram> = ok.iter().map(|(_, m)| *m).collect();
-    let embeddings = embedding::audio_embeddings(&backend, &model, &mels, config.inference.max_batch)?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    for ((path, _), emb) in ok.iter().zip(embeddings) {
-        let track_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let record = TrackEmbedding {
-            point_id: embedding::point_id(&track_id),
-            track_id,
-            artist_id: None,
-            label: None,
-            embedding: emb,
-            modalities: vec![Modality::Audio],
-            model: ModelRef::of(&model),
-            plugin: None,
-            source: Source::File { file: path.display().to_string() },
-            produced_at: embedding::now_rfc3339(),
-        };
-        serde_json::to_writer(&mut out, &record)?;
-        writeln!(out)?;
-    }
-    if failed > 0 {
-        bail!("{failed} of {} files could not be embedded", files.len());
-    }
-    Ok(())
 }
 
 pub(super) fn mel(config: &Config, args: MelArgs) -> anyhow::Result<()> {

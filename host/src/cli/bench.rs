@@ -18,7 +18,9 @@ use super::plugin::{load_plugin, read_release};
 pub enum BenchCommand {
     /// Decode + resample + log-mel per file, against librosa 0.11.
     Frontend {
+        /// Audio files to time.
         files: Vec<PathBuf>,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 7)]
         repeat: usize,
         /// Skip the librosa comparison.
@@ -32,22 +34,28 @@ pub enum BenchCommand {
         json: Option<PathBuf>,
     },
     /// Decoding to 22 050 Hz mono per file: debut's path against the full-rate one symphonia
-    /// alone takes (every channel, their mean, then the resampler; libopus at 48 kHz for
+    /// alone takes (every channel, their mean, then the resampler; the Opus decoder at 48 kHz for
     /// Opus), with the log-mel difference between them. One thread.
     Decoders {
+        /// Audio files to time.
         files: Vec<PathBuf>,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 7)]
         repeat: usize,
+        /// Write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
     /// The audio tower: windows/s and GFLOP/s per batch size and thread count, against
     /// onnxruntime running the same weights.
     Tower {
+        /// Batch sizes in windows, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 10, 64])]
         batches: Vec<usize>,
+        /// Thread counts, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
         threads: Vec<usize>,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 15)]
         repeat: usize,
         /// Also time the WGSL path (lavapipe when there is no GPU).
@@ -56,6 +64,7 @@ pub enum BenchCommand {
         /// Skip onnxruntime.
         #[arg(long)]
         no_onnx: bool,
+        /// Write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -68,6 +77,7 @@ pub enum BenchCommand {
         /// Plugins to time (default: the bundled bio-text and bio-semantic).
         #[arg(long)]
         plugin: Vec<PathBuf>,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 200)]
         repeat: usize,
     },
@@ -75,10 +85,13 @@ pub enum BenchCommand {
     /// per thread count and on the GPU path, against JAX on the CPU with the same
     /// architecture, batch and threads.
     Train {
+        /// Batch sizes in windows, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = vec![64])]
         batches: Vec<usize>,
+        /// Thread counts, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
         threads: Vec<usize>,
+        /// Timed training steps per case.
         #[arg(long, default_value_t = 20)]
         steps: usize,
         /// Also time the WGSL path (lavapipe when there is no GPU).
@@ -87,6 +100,7 @@ pub enum BenchCommand {
         /// Skip JAX.
         #[arg(long)]
         no_jax: bool,
+        /// Write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -94,31 +108,40 @@ pub enum BenchCommand {
     /// against the Python peer (librosa + onnxruntime on the same weights, installed in a
     /// venv on first use): tracks/s per format and thread count, interleaved rounds.
     Pipeline {
+        /// Audio files to time.
         files: Vec<PathBuf>,
+        /// Thread counts, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = vec![1, 2])]
         threads: Vec<usize>,
+        /// Interleaved rounds per case (the median is reported).
         #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Skip the Python peer.
         #[arg(long)]
         no_peer: bool,
+        /// Write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
     /// The resamplers on the same noise: the halfband FIR (44.1 kHz to 22 050 Hz) against
     /// rubato on that ratio, and rubato on the ratios it still takes. One thread.
     Resample {
+        /// Seconds of audio to time on.
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 20)]
         repeat: usize,
+        /// Write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
     },
     /// The WGSL STFT: radix-2 FFT kernel against the DFT as a matrix product (GEMM kernel).
     Dft {
+        /// Seconds of audio to time on.
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
+        /// Timed repetitions per case.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },

@@ -3,6 +3,7 @@
 
 mod audio;
 mod bench;
+mod embed;
 mod model;
 mod plugin;
 mod serve;
@@ -66,8 +67,9 @@ enum Command {
     Mel(audio::MelArgs),
     /// Decode to the mono 22 050 Hz analysis clip and write it as a float32 .npy (for inspection).
     Decode(audio::DecodeArgs),
-    /// Embed audio files: one JSON record per file on stdout (JSON Lines), the model loaded once.
-    Embed(audio::EmbedArgs),
+    /// Embed audio files: one JSON record per file on stdout (JSON Lines), the model loaded
+    /// once. Exit status 1 when any file could not be embedded (the reasons on stderr).
+    Embed(embed::EmbedArgs),
     /// Benchmarks, side by side with the peer tools.
     Bench {
         #[command(subcommand)]
@@ -134,7 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Analyse(args) => audio::analyse(&config, args),
         Command::Mel(args) => audio::mel(&config, args),
         Command::Decode(args) => audio::decode(&config, args),
-        Command::Embed(args) => audio::embed(&config, args),
+        Command::Embed(args) => embed::embed(&config, args),
         Command::Bench { what } => bench::run(&config, what),
         Command::Model { what } => model::run(&config, what),
         Command::Plugin { what } => plugin::run(&config, what),
@@ -173,4 +175,31 @@ fn audio_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every positional argument and flag of every command says what it is for.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "debut", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
+    }
 }

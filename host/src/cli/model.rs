@@ -13,15 +13,21 @@ use debut::spectral::MelParams;
 pub enum ModelCommand {
     /// Write a seeded random (untrained) DCUE model.
     Init {
+        /// Directory for the new model (manifest.json and weights).
         #[arg(long)]
         out: PathBuf,
+        /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The model's name in its manifest (and in every record it makes).
         #[arg(long, default_value = "default")]
         name: String,
     },
     /// Load a model, verify it, and describe it (default: the configured or bundled model).
-    Check { dir: Option<PathBuf> },
+    Check {
+        /// Model directory (default: the configured or bundled model).
+        dir: Option<PathBuf>,
+    },
     /// Write the model's audio tower, text tower and fusion as ONNX files (audio_tower.onnx,
     /// text_tower.onnx, fusion.onnx; inputs and outputs in models/README.md).
     Export {

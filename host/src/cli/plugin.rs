@@ -14,19 +14,23 @@ use debut::model::Model;
 pub enum PluginCommand {
     /// Validate a plugin: interface, sandbox, feature space; run it on sample bios and time it.
     Check {
+        /// The plugin: a WebAssembly component (.wasm).
         plugin: PathBuf,
         /// Bios to try (JSON artist-bio records or plain text; default: fixtures/bios).
         #[arg(long)]
         bios: Vec<PathBuf>,
+        /// Calls per bio for the timings.
         #[arg(long, default_value_t = 50)]
         repeat: usize,
     },
     /// Run a plugin on one bio and print its sparse features as JSON.
     Run {
+        /// The plugin: a WebAssembly component (.wasm).
         plugin: PathBuf,
         /// A JSON artist-bio record ({artist_id, name, bio, label?, tags?, language?}) or plain text.
         #[arg(long)]
         bio: PathBuf,
+        /// The record label to pass (overrides the bio's own).
         #[arg(long)]
         label: Option<String>,
     },

@@ -23,7 +23,9 @@ pub struct DemoArgs {
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
+    /// The recorded stream: JSON lines of records (releases and bios, with their headers).
     input: PathBuf,
+    /// Where the outputs go: JSON lines of embeddings and dead letters.
     #[arg(long)]
     out: PathBuf,
 }

@@ -10,12 +10,16 @@ pub struct SynthArgs {
     /// Directory to write the catalog into (created).
     #[arg(long)]
     out: PathBuf,
+    /// Seed of every random choice (the same seed gives the same result).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Artists in the catalog.
     #[arg(long, default_value_t = 300)]
     artists: usize,
+    /// Tracks in the catalog.
     #[arg(long, default_value_t = 3000)]
     tracks: usize,
+    /// Listeners with plays.
     #[arg(long, default_value_t = 2000)]
     users: usize,
     /// Seconds of audio per track.
@@ -71,6 +75,7 @@ pub struct TrainArgs {
     /// Continue from the checkpoints in the output directory.
     #[arg(long)]
     resume: bool,
+    /// Seed of every random choice (the same seed gives the same result).
     #[arg(long)]
     seed: Option<u64>,
     /// Cap every stage's epochs (quick runs).
@@ -90,6 +95,7 @@ pub struct TrainArgs {
     /// Threads for the CPU kernels (results are deterministic for a seed and thread count).
     #[arg(long)]
     threads: Option<usize>,
+    /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }
@@ -162,6 +168,7 @@ pub struct EvalArgs {
     /// Write the ROC curves (roc.png) here.
     #[arg(long)]
     plots: Option<PathBuf>,
+    /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }
@@ -204,6 +211,7 @@ pub struct EvalAudioArgs {
     /// Write the rows as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }
@@ -248,12 +256,16 @@ pub struct PretrainArgs {
     /// below override it.
     #[arg(long)]
     pretrain_config: Option<PathBuf>,
+    /// Seed of every random choice (the same seed gives the same result).
     #[arg(long)]
     seed: Option<u64>,
+    /// Cap the epochs (quick runs).
     #[arg(long)]
     max_epochs: Option<usize>,
+    /// Optimiser steps per epoch.
     #[arg(long)]
     steps_per_epoch: Option<usize>,
+    /// Tracks per batch (each gives two augmented crops).
     #[arg(long)]
     batch: Option<usize>,
     /// Share of positives from another track of the same package (0: same track only).
@@ -269,6 +281,7 @@ pub struct PretrainArgs {
     /// Threads for the CPU path (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// No progress bars.
     #[arg(long)]
     quiet: bool,
 }

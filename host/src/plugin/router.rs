@@ -142,24 +142,31 @@ impl PluginRouter {
         Ok((r, features))
     }
 
-    /// Reloads whenever `config_path` changes on disk or the process gets SIGHUP, with the
+    /// Reloads whenever `config_path`'s content changes or the process gets SIGHUP, with the
     /// configuration `read` returns. Runs on its own thread for the life of the process.
+    ///
+    /// The file's directory is watched, not the file: Kubernetes mounts a ConfigMap as
+    /// `debut.toml -> ..data/debut.toml` and updates it by pointing the `..data` symlink at a
+    /// new timestamped directory, and editors replace files by renaming. Any event there
+    /// re-reads the file through its path as given; only a changed content reloads.
     pub fn reload_on_change(
         self: &Arc<Self>,
         config_path: &Path,
         read: impl Fn() -> anyhow::Result<PluginsConfig> + Send + 'static,
     ) -> anyhow::Result<()> {
         use notify::Watcher;
-        let (tx, rx) = std::sync::mpsc::channel::<&'static str>();
-        let file = config_path.canonicalize()?;
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+        #[derive(Clone, Copy, PartialEq)]
+        enum Trigger {
+            Directory,
+            Sighup,
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<Trigger>();
+        let file = std::path::absolute(config_path)?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
         let tx_fs = tx.clone();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(ev) = event
-                && ev.paths.iter().any(|p| p.file_name() == file.file_name())
-                && (ev.kind.is_modify() || ev.kind.is_create())
-            {
-                let _ = tx_fs.send("config file changed");
+            if event.is_ok_and(|ev| !ev.kind.is_access()) {
+                let _ = tx_fs.send(Trigger::Directory);
             }
         })?;
         watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
@@ -167,16 +174,23 @@ impl PluginRouter {
         let tx_sig = tx.clone();
         std::thread::Builder::new().name("debut-sighup".into()).spawn(move || {
             for _ in signals.forever() {
-                let _ = tx_sig.send("SIGHUP");
+                let _ = tx_sig.send(Trigger::Sighup);
             }
         })?;
         let router = Arc::clone(self);
+        let mut applied = std::fs::read(&file).ok();
         std::thread::Builder::new().name("debut-plugin-reload".into()).spawn(move || {
             let _watcher = watcher; // keep watching for the thread's life
-            while let Ok(why) = rx.recv() {
-                // Editors write in bursts: let them settle, then apply once.
+            while let Ok(first) = rx.recv() {
+                // Editors and the kubelet write in bursts: let them settle, then apply once.
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                while rx.try_recv().is_ok() {}
+                let sighup = std::iter::once(first).chain(rx.try_iter()).any(|t| t == Trigger::Sighup);
+                let content = std::fs::read(&file).ok();
+                if !sighup && content == applied {
+                    continue;
+                }
+                applied = content;
+                let why = if sighup { "SIGHUP" } else { "config file changed" };
                 match read().map_err(|e| format!("{e:#}")).and_then(|c| router.reload(&c).map_err(|e| e.to_string())) {
                     Ok(()) => {
                         tracing::info!(trigger = why, generation = router.generation(), "plugin configuration reloaded")

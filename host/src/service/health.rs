@@ -1,8 +1,11 @@
-//! What `/livez` and `/readyz` answer: one shared record of where the service is.
+//! What `/startz`, `/livez` and `/readyz` answer: one shared record of where the service is.
 //!
-//! Liveness says the process is not stuck (Kubernetes restarts it otherwise); readiness says
-//! it is doing its job: model loaded, topics there, artist state read, partitions assigned,
-//! not draining. Each "not ready" carries the reason a person needs.
+//! Startup says the process has initialised itself (model and plugins loaded, verified); a
+//! startup probe on it restarts a pod whose start hangs, without counting the wait for
+//! brokers, topics or partitions, which a restart would not cure. Liveness says the process
+//! is not stuck (Kubernetes restarts it otherwise); readiness says it is doing its job: model
+//! loaded, topics there, artist state read, partitions assigned, not draining. Each "not
+//! ready" carries the reason a person needs.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -70,6 +73,12 @@ impl Health {
         self.draining.store(true, Ordering::Relaxed);
     }
 
+    /// `/startz`: the model and plugins are loaded and verified; what follows is waiting on
+    /// the cluster, which readiness reports.
+    pub fn started(&self) -> Result<(), String> {
+        if self.model_loaded.load(Ordering::Relaxed) { Ok(()) } else { Err("loading the model".into()) }
+    }
+
     /// `/livez`: the consumer loop polls (or has not started: loading and waiting are alive).
     pub fn live(&self) -> Result<(), String> {
         let last = self.last_poll_ms.load(Ordering::Relaxed);
@@ -107,8 +116,10 @@ mod tests {
     fn readiness_follows_start_assignment_and_drain() {
         let h = Health::default();
         assert_eq!(h.ready(), Err("loading the model".into()));
+        assert_eq!(h.started(), Err("loading the model".into()));
         assert!(h.live().is_ok(), "loading is alive");
         h.model_loaded();
+        assert_eq!(h.started(), Ok(()), "started while the brokers are awaited");
         assert_eq!(h.ready(), Err("connecting to the brokers".into()));
         h.set_waiting(Some("waiting for topics to be created: t"));
         assert_eq!(h.ready(), Err("waiting for topics to be created: t".into()));

@@ -681,6 +681,11 @@ pub fn run(
         .num_threads(config.service.decode_threads)
         .thread_name(|i| format!("debut-decode-{i}"))
         .build()?;
+    tracing::info!(
+        threads = decode_pool.current_num_threads(),
+        from = if config.service.decode_threads == 0 { "the CPUs this process may use" } else { "the setting" },
+        "decode pool"
+    );
     let mut last_commit = Instant::now();
     let mut idle_since: Option<Instant> = None;
     let mut paused = false;

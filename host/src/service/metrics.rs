@@ -1,4 +1,4 @@
-//! Prometheus metrics (`/metrics`) and health (`/livez`, `/readyz`; `/healthz` = `/readyz`) on a
+//! Prometheus metrics (`/metrics`) and health (`/startz`, `/livez`, `/readyz`; `/healthz` = `/readyz`) on a
 //! small HTTP listener.
 
 use std::sync::{Arc, OnceLock};
@@ -36,11 +36,11 @@ pub fn recorder() -> &'static PrometheusHandle {
     })
 }
 
-/// Serves `/metrics`, `/livez` and `/readyz` on `addr` from a background thread.
+/// Serves `/metrics`, `/startz`, `/livez` and `/readyz` on `addr` from a background thread.
 pub fn serve(addr: &str, health: Arc<Health>) -> anyhow::Result<()> {
     let handle = recorder();
     let server = tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
-    tracing::info!("metrics on http://{addr}/metrics, health on /livez and /readyz");
+    tracing::info!("metrics on http://{addr}/metrics, health on /startz, /livez and /readyz");
     std::thread::Builder::new().name("debut-http".into()).spawn(move || {
         for req in server.incoming_requests() {
             let check = |r: Result<(), String>| match r {
@@ -51,6 +51,7 @@ pub fn serve(addr: &str, health: Arc<Health>) -> anyhow::Result<()> {
                 "/metrics" => tiny_http::Response::from_string(handle.render()).with_header(
                     "Content-Type: text/plain; version=0.0.4".parse::<tiny_http::Header>().expect("static header"),
                 ),
+                "/startz" => check(health.started()),
                 "/livez" => check(health.live()),
                 "/readyz" | "/healthz" => check(health.ready()),
                 _ => tiny_http::Response::from_string("not found\n").with_status_code(404),

@@ -62,7 +62,8 @@ pub struct ServiceConfig {
     pub state_catch_up_s: u64,
     /// On SIGTERM/SIGINT, finish in-flight records for at most this long.
     pub shutdown_grace_s: u64,
-    /// Threads decoding audio (0: one per core).
+    /// Threads decoding audio (0: one per CPU this process may use: the cgroup's CPU quota
+    /// in a container with a CPU limit, as `std::thread::available_parallelism` reads it).
     pub decode_threads: usize,
     /// When this instance has had no partitions for this long, leave and rejoin the group
     /// (0: never). A safeguard for brokers that keep a crashed group leader in the group

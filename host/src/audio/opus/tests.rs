@@ -1,7 +1,7 @@
-//! Streams are encoded here with libopus's encoder and wrapped in Ogg pages by a small
-//! writer, so each test controls the pre-skip, the end granule, the gain and the length.
+//! Streams are encoded here with `opus-rs`'s encoder and wrapped in Ogg pages by a small writer, so each test controls the pre-skip, the end
+//! granule, the gain and the length.
 
-use ::opus::{Application, Bitrate, Encoder};
+use opus_rs::{Application, OpusEncoder};
 use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::units::{Duration, Timestamp};
 
@@ -91,13 +91,22 @@ fn stereo_signal(seconds: f64) -> Vec<f32> {
 /// Encodes interleaved stereo in 20 ms packets; returns the packets and the encoder's
 /// lookahead (the pre-skip that aligns the decoded output with the input).
 fn encode(pcm: &[f32], bitrate: i32) -> (Vec<Vec<u8>>, u16) {
-    let mut enc = Encoder::new(48_000, ::opus::Channels::Stereo, Application::Audio).unwrap();
-    enc.set_bitrate(Bitrate::Bits(bitrate)).unwrap();
-    let lookahead = enc.get_lookahead().unwrap() as usize;
+    let mut enc = OpusEncoder::new(48_000, 2, Application::Audio).unwrap();
+    enc.bitrate_bps = bitrate;
+    // libopus's lookahead at 48 kHz for the audio application: 2.5 ms of CELT overlap plus
+    // 4 ms of delay compensation (`opus_encoder_ctl(OPUS_GET_LOOKAHEAD)`).
+    let lookahead = 120 + 192;
     // The lookahead's worth of zeros flushes the last input samples out of the encoder.
     let mut input = pcm.to_vec();
     input.resize((pcm.len() / 2 + lookahead).div_ceil(FRAME) * FRAME * 2, 0.0);
-    let packets = input.chunks(FRAME * 2).map(|frame| enc.encode_vec_float(frame, 4000).unwrap()).collect();
+    let mut buf = [0u8; 4000];
+    let packets = input
+        .chunks(FRAME * 2)
+        .map(|frame| {
+            let n = enc.encode(frame, FRAME, &mut buf).unwrap();
+            buf[..n].to_vec()
+        })
+        .collect();
     (packets, lookahead as u16)
 }
 
@@ -210,16 +219,16 @@ fn a_track_without_an_identification_header_is_one_stream_of_its_declared_channe
 #[test]
 fn the_mono_fold_is_the_mean_of_the_stereo_decode() {
     // 24 kbit/s stereo: intensity stereo with phase inversion in the upper bands, which a
-    // mono-folding libopus ignores by default.
+    // mono decode would not reproduce.
     let (packets, _) = encode(&stereo_signal(2.0), 24_000);
     let head = Head::parse(&opus_head(2, 0, 0)).unwrap();
-    let Inner::Mono(mut mono) = Inner::new(&head, 48_000).unwrap() else { panic!("a single stream") };
-    let mut stereo = Decoder::new(48_000, Channels::Stereo).unwrap();
+    let mut mono = Inner::new(&head, 48_000).unwrap();
+    let mut stereo = OpusDecoder::new(48_000, 2).unwrap();
     let (mut m, mut s) = (vec![0f32; MAX_PACKET_48K], vec![0f32; 2 * MAX_PACKET_48K]);
     let mut worst = 0f32;
     for p in &packets {
-        let n = mono.decode_float(p, &mut m, false).unwrap();
-        assert_eq!(stereo.decode_float(p, &mut s, false).unwrap(), n);
+        let n = mono.decode(p, &mut m, MAX_PACKET_48K).unwrap();
+        assert_eq!(stereo.decode(p, MAX_PACKET_48K, &mut s).unwrap(), n);
         let mean: Vec<f32> = s[..2 * n].chunks_exact(2).map(|lr| 0.5 * (lr[0] + lr[1])).collect();
         worst = worst.max(max_diff(&m[..n], &mean));
     }
@@ -272,7 +281,7 @@ fn the_span_of_a_long_stream_is_the_same_after_a_seek() {
     let declared = full.declared_frames.unwrap();
     let start = ((declared - 30 * 48_000) / 2 / 2) as usize;
     let diff = max_diff(&span.samples, &full.samples[start..start + span.samples.len()]);
-    // A seek restarts libopus a second before the span; its state has converged by then.
+    // A seek restarts the decoder a second before the span; its state has converged by then.
     eprintln!("span after the seek vs the cut of a full decode: max difference {diff:.2e}");
     assert!(diff < 1e-3, "{diff}");
 }
