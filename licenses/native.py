@@ -73,7 +73,8 @@ def main():
         desc = " ".join(p["description"].split()).rstrip(".") + "." if p.get("description") else ""
         repo = f"; upstream {p['repository']}" if p.get("repository") else ""
         out.append(f"- **{p['name']} {p['version']}** (`{rel}`, {p['license']}{repo}): {desc} "
-                   f"Licence files: {', '.join(f'`{rel}/{f}`' for f in files)}; changes: `{rel}/README.md`.")
+                   f"Licence files: {', '.join(f'`{rel}/{f}`' for f in files) or 'none in the crate (its text is above)'}; "
+                   f"changes: `{rel}/README.md`.")
 
     out.append("\n## C libraries compiled into the binary\n")
     out.append("Built from the sources these -sys crates bundle (versions from Cargo.lock); the crates' "

@@ -60,7 +60,8 @@ for path in sys.argv[2:]:
                         print(f"{name}: {r['path']} pinned {r['sha256']}, {local} is {found}")
             (out / name.replace("/", "_")).with_suffix(".toml").write_text(text)
             print(f"{name}: TOML ok, {len(routes)} plugin route(s)")
-# The containers' DEBUT_* environment (envFrom ConfigMaps, env; "1" for valueFrom), for debut.
+# The containers' DEBUT_* environment (envFrom ConfigMaps, env; for valueFrom what Kubernetes
+# would put there: a pod name for a fieldRef, a CPU count for a resourceFieldRef), for debut.
 maps = {d["metadata"]["name"]: d.get("data") or {} for p in sys.argv[2:]
         for d in yaml.safe_load_all(open(p)) if d and d.get("kind") == "ConfigMap"}
 env = {}
@@ -70,7 +71,9 @@ for path in sys.argv[2:]:
         for c in spec.get("containers") or []:
             for src in c.get("envFrom") or []:
                 env.update(maps.get((src.get("configMapRef") or {}).get("name"), {}))
-            env.update({e["name"]: e.get("value", "1") for e in c.get("env") or []})
+            for e in c.get("env") or []:
+                source = e.get("valueFrom") or {}
+                env[e["name"]] = e.get("value", "debut-0" if "fieldRef" in source else "2")
 (out / "env").write_text("".join(f"{k}={v}\n" for k, v in env.items() if k.startswith("DEBUT_")))
 sys.exit(0 if ok else 1)
 EOF

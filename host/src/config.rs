@@ -50,10 +50,12 @@ pub struct Config {
     /// Kafka bootstrap servers (`DEBUT_BROKERS`).
     pub brokers: String,
     /// Consumer group of the service (`DEBUT_GROUP_ID`); instances in one group share partitions.
+    #[serde(deserialize_with = "text")]
     pub group_id: String,
     /// A stable name for this instance (`DEBUT_INSTANCE_ID`, e.g. the pod name): static group
     /// membership, so a restarted instance takes its partitions back at once instead of after
     /// the session timeout.
+    #[serde(deserialize_with = "optional_text")]
     pub instance_id: Option<String>,
     pub topics: crate::service::TopicsConfig,
     pub pipeline: crate::service::PipelineConfig,
@@ -169,6 +171,34 @@ impl Config {
     }
 }
 
+/// A name read as text even when it looks like a number (`DEBUT_GROUP_ID=2024`,
+/// `DEBUT_INSTANCE_ID=7`): environment values are parsed as TOML values first.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text {
+    String(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl From<Text> for String {
+    fn from(t: Text) -> Self {
+        match t {
+            Text::String(s) => s,
+            Text::Int(i) => i.to_string(),
+            Text::Float(f) => f.to_string(),
+        }
+    }
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Text::deserialize(d).map(String::from)
+}
+
+fn optional_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(d).map(|t| t.map(String::from))
+}
+
 /// Refuses a `DEBUT_*` variable that names no setting (`DEBUT_BROKER` for `DEBUT_BROKERS`),
 /// which would otherwise be ignored and leave the default in force. Keys inside a section
 /// (`DEBUT_AUDIO__MAX_SECOND`) are refused by the sections' own `deny_unknown_fields`.
@@ -198,6 +228,15 @@ fn check_variable_names(names: impl Iterator<Item = String>) -> anyhow::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_look_like_numbers_stay_names() {
+        let fig = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::default("group_id", 2024))
+            .merge(Serialized::default("instance_id", 7));
+        let config: Config = fig.extract().unwrap();
+        assert_eq!((config.group_id.as_str(), config.instance_id.as_deref()), ("2024", Some("7")));
+    }
 
     #[test]
     fn a_debut_variable_that_names_no_setting_is_refused_with_the_known_names() {
