@@ -69,10 +69,23 @@ RUN mkdir -p /usr/local/cargo/bin && cargo --version && rustc --version
 EOF
 fi
 
+# A network that intercepts TLS (a proxy with its own CA, as in a sandbox or a corporate
+# network) needs that CA inside the build stage too, or cargo cannot reach crates.io: the
+# host's local CAs (/usr/local/share/ca-certificates) are layered onto the build base.
+build_image_base="$build_base"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+  build_image_base=localhost/debut-build-base:1.95-bookworm-local-ca
+  podman build --isolation=chroot --pull=never -t "$build_image_base" -f - /usr/local/share/ca-certificates <<EOF
+FROM $build_base
+COPY *.crt /usr/local/share/ca-certificates/
+RUN update-ca-certificates
+EOF
+fi
+
 [ "${1:-}" = "--bases-only" ] && { podman images; exit 0; }
 
 # The whole build: about 20+ minutes on 2 cores (fat LTO, one codegen unit).
 podman build --isolation=chroot --pull=never \
-  --build-arg BUILD_IMAGE="$build_base" --build-arg RUNTIME_IMAGE="$runtime_base" \
+  --build-arg BUILD_IMAGE="$build_image_base" --build-arg RUNTIME_IMAGE="$runtime_base" \
   -t "$image" .
 podman image inspect "$image" --format 'built {{.RepoTags}}: {{.Size}} bytes'
