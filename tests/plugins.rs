@@ -3,7 +3,7 @@
 //! good plugin right after), per-label routing and hot swaps while calls are in flight.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -226,6 +226,17 @@ fn swapping_a_labels_plugin_while_calls_flow_changes_that_label_only() {
     assert!(calls.load(Ordering::Relaxed) > 20);
 }
 
+/// A router made from `cfg` that reloads when it changes, as `debut run` sets it up.
+fn watched_router(cfg: &Path) -> Arc<PluginRouter> {
+    let read = {
+        let cfg = cfg.to_path_buf();
+        move || debut::config::Config::load(Some(&cfg)).map(|c| c.plugins)
+    };
+    let r = Arc::new(PluginRouter::new(host(PluginLimits::default()), DIM, &read().unwrap()).unwrap());
+    r.reload_on_change(cfg, read).unwrap();
+    r
+}
+
 #[test]
 fn editing_the_config_file_reloads_the_routes() {
     let dir = scratch_dir("reload");
@@ -242,12 +253,7 @@ fn editing_the_config_file_reloads_the_routes() {
         .unwrap()
     };
     write(&bundled("bio-text"));
-    let read = {
-        let cfg = cfg.clone();
-        move || debut::config::Config::load(Some(&cfg)).map(|c| c.plugins)
-    };
-    let r = Arc::new(PluginRouter::new(host(PluginLimits::default()), DIM, &read().unwrap()).unwrap());
-    r.reload_on_change(&cfg, read).unwrap();
+    let r = watched_router(&cfg);
     assert_eq!(r.route(Some("Label A")).unwrap().info.name, "bio-text");
     write(&hostile("good-echo"));
     let t0 = Instant::now();
@@ -295,12 +301,7 @@ fn a_configmap_update_through_the_data_symlink_reloads_the_routes() {
     publish("2026_12_08_01_00_00.000000001", config(&bundled("bio-text")));
     symlink("..data/debut.toml", dir.join("debut.toml")).unwrap();
     let cfg = dir.join("debut.toml");
-    let read = {
-        let cfg = cfg.clone();
-        move || debut::config::Config::load(Some(&cfg)).map(|c| c.plugins)
-    };
-    let r = Arc::new(PluginRouter::new(host(PluginLimits::default()), DIM, &read().unwrap()).unwrap());
-    r.reload_on_change(&cfg, read).unwrap();
+    let r = watched_router(&cfg);
     assert_eq!(r.route(Some("Label A")).unwrap().info.name, "bio-text");
 
     publish("2026_12_08_01_05_00.000000002", config(&hostile("good-echo")));
